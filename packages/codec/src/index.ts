@@ -1,0 +1,3 @@
+export * from "./CodecError.ts"
+export * from "./GzipEngine.ts"
+export * from "./Sha256.ts"
