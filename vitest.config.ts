@@ -11,6 +11,7 @@ export default defineConfig({
   },
   test: {
     include: ["packages/*/src/**/*.test.ts", "apps/*/src/**/*.test.ts"],
+    globalSetup: ["test-fixtures/setup.ts"],
     testTimeout: 120_000,
     hookTimeout: 300_000,
     pool: "forks",

@@ -1,0 +1,7 @@
+export * from "./Command.ts"
+export * from "./Env.ts"
+export * from "./Interop.ts"
+export * from "./Paths.ts"
+export * from "./Setup.ts"
+export * from "./TmpDir.ts"
+export * from "./Tools.ts"
