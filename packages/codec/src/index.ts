@@ -1,3 +1,6 @@
 export * from "./CodecError.ts"
+export * from "./Format.ts"
 export * from "./GzipEngine.ts"
+export * from "./LayerError.ts"
 export * from "./Sha256.ts"
+export * from "./Scratch.ts"

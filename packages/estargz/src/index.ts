@@ -1,1 +1,6 @@
-export const t = 1
+export * from "./Builder.ts"
+export * from "./Footer.ts"
+export * from "./GzipFormat.ts"
+export * from "./Prioritized.ts"
+export * from "./Reader.ts"
+export * from "./Verify.ts"

@@ -1,0 +1,144 @@
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { Argument, Command, Flag } from "effect/cli"
+
+const json = Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON document instead of text"), Flag.withDefault(false))
+const engine = Flag.Literals("engine", ["node", "portable"]).pipe(
+  Flag.withDescription("Compression engine: node (node:zlib, default) or portable (fflate)"),
+  Flag.withDefault("node" as const),
+)
+const opt = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)
+
+/** `lazypull layer convert IN OUT`: one layer tar (.tar, .tar.gz, .tar.zst) to an eStargz blob. */
+const convert = Command.make(
+  "convert",
+  {
+    input: Argument.String("IN").pipe(Argument.withDescription("Layer tar, tar.gz or tar.zst")),
+    output: Argument.String("OUT").pipe(Argument.withDescription("Where to write the eStargz blob")),
+    level: Flag.Int("estargz-compression-level").pipe(
+      Flag.withDescription("gzip level 0-9 (default 9, as ctr-remote)"),
+      Flag.withDefault(9),
+    ),
+    chunkSize: Flag.Int("estargz-chunk-size").pipe(
+      Flag.withDescription("Chunk size in bytes (default 4 MiB)"),
+      Flag.withDefault(0),
+    ),
+    minChunkSize: Flag.Int("estargz-min-chunk-size").pipe(
+      Flag.withDescription("Pack small files into shared members until this many compressed bytes (innerOffset)"),
+      Flag.withDefault(0),
+    ),
+    externalToc: Flag.String("estargz-external-toc").pipe(
+      Flag.withDescription("Write the TOC to this separate blob (46-byte footer in the layer)"),
+      Flag.optional,
+    ),
+    keepDiffId: Flag.Boolean("estargz-keep-diff-id").pipe(
+      Flag.withDescription("With --estargz-external-toc: keep the input tar byte for byte (same diffID)"),
+      Flag.withDefault(false),
+    ),
+    recordIn: Flag.String("estargz-record-in").pipe(
+      Flag.withDescription("ctr-remote record file (NDJSON with \"path\") or a list of paths to prioritize"),
+      Flag.optional,
+    ),
+    parallelism: Flag.Int("parallelism").pipe(
+      Flag.withDescription("Members compressed at once (default 4); output is identical for any value"),
+      Flag.withDefault(4),
+    ),
+    engine,
+    json,
+  },
+  (a) =>
+    Effect.flatMap(
+      Effect.promise(() => import("./layerImpl.ts")),
+      (impl) =>
+        impl.convert({
+          input: a.input,
+          output: a.output,
+          level: a.level,
+          chunkSize: a.chunkSize,
+          minChunkSize: a.minChunkSize,
+          externalToc: opt(a.externalToc),
+          keepDiffId: a.keepDiffId,
+          recordIn: opt(a.recordIn),
+          parallelism: a.parallelism,
+          engine: a.engine,
+          json: a.json,
+        }),
+    ),
+).pipe(
+  Command.withDescription("Convert one layer tar to eStargz"),
+  Command.withExamples([
+    { command: "lazypull layer convert layer.tar.gz layer.esgz --json", description: "Convert with ctr-remote's defaults" },
+    {
+      command: "lazypull layer convert layer.tar out.esgz --estargz-external-toc out.toc --estargz-keep-diff-id",
+      description: "Keep the diffID; the TOC goes to its own blob",
+    },
+  ]),
+)
+
+/** `lazypull layer verify BLOB`: the full lazy-pullability check of one layer. */
+const verify = Command.make(
+  "verify",
+  {
+    blob: Argument.String("BLOB"),
+    tocDigest: Flag.String("toc-digest").pipe(
+      Flag.withDescription("Expected TOC digest (containerd.io/snapshot/stargz/toc.digest)"),
+      Flag.optional,
+    ),
+    toc: Flag.String("toc").pipe(Flag.withDescription("External TOC blob for external-TOC layers"), Flag.optional),
+    diffId: Flag.String("diff-id").pipe(Flag.withDescription("Expected diffID of the decompressed blob"), Flag.optional),
+    engine,
+    json,
+  },
+  (a) =>
+    Effect.flatMap(
+      Effect.promise(() => import("./layerImpl.ts")),
+      (impl) =>
+        impl.verify({
+          blob: a.blob,
+          tocDigest: opt(a.tocDigest),
+          toc: opt(a.toc),
+          diffId: opt(a.diffId),
+          engine: a.engine,
+          json: a.json,
+        }),
+    ),
+).pipe(
+  Command.withDescription("Verify footer, TOC digest, every chunk and the tar stream of one layer blob"),
+  Command.withExamples([
+    { command: "lazypull layer verify layer.esgz --toc-digest sha256:…", description: "Check a layer against its annotation" },
+  ]),
+)
+
+/** `lazypull layer ls BLOB`: the files of a layer, from its TOC. */
+const ls = Command.make(
+  "ls",
+  { blob: Argument.String("BLOB"), toc: Flag.String("toc").pipe(Flag.optional), engine, json },
+  (a) =>
+    Effect.flatMap(
+      Effect.promise(() => import("./layerImpl.ts")),
+      (impl) => impl.ls({ blob: a.blob, toc: opt(a.toc), engine: a.engine, json: a.json }),
+    ),
+).pipe(Command.withDescription("List the files of a layer blob from its TOC"))
+
+/** `lazypull layer cat BLOB PATH`: one file's bytes, fetched and verified chunk by chunk. */
+const cat = Command.make(
+  "cat",
+  {
+    blob: Argument.String("BLOB"),
+    path: Argument.String("PATH"),
+    toc: Flag.String("toc").pipe(Flag.optional),
+    stats: Flag.Boolean("stats").pipe(Flag.withDescription("Print reads and bytes fetched to stderr"), Flag.withDefault(false)),
+    engine,
+  },
+  (a) =>
+    Effect.flatMap(
+      Effect.promise(() => import("./layerImpl.ts")),
+      (impl) => impl.cat({ blob: a.blob, path: a.path, toc: opt(a.toc), stats: a.stats, engine: a.engine }),
+    ),
+).pipe(Command.withDescription("Print one file of a layer blob (only its chunks are read)"))
+
+/** `lazypull layer ...`: layer-level commands used by the image commands and by other tools. */
+export const layerCommand = Command.make("layer").pipe(
+  Command.withDescription("Work on single layer blobs"),
+  Command.withSubcommands([convert, verify, ls, cat]),
+)

@@ -1,0 +1,518 @@
+import { Effect, Fiber, type Scope } from "effect"
+import { type Compressor, LayerError, Scratch, Sha256, type Sha256Hasher, GzipEngine } from "@lazypull/codec"
+import type { RangeReader } from "@lazypull/range"
+import { encodeHeader, paddingFor, TarParser, type TarHeader } from "@lazypull/tar"
+import {
+  cleanEntryName,
+  EMPTY_DIGEST,
+  formatModtime,
+  LANDMARK_DIGEST,
+  LANDMARK_NO_PREFETCH,
+  LANDMARK_PREFETCH,
+  serializeToc,
+  TOC_FILE_NAME,
+  type EntryType,
+  type TocEntry,
+} from "@lazypull/toc"
+import { prioritize } from "./Prioritized.ts"
+import { codecToLayer } from "./GzipFormat.ts"
+
+/** Default chunk size: 4 MiB, as the reference (used when the option is absent or <= 0). */
+export const DEFAULT_CHUNK_SIZE = 4 << 20
+
+/** Annotation keys every eStargz-style layer carries. */
+export const TOC_DIGEST_ANNOTATION = "containerd.io/snapshot/stargz/toc.digest"
+export const UNCOMPRESSED_SIZE_ANNOTATION = "io.containers.estargz.uncompressed-size"
+
+/** Options of {@link buildLayer}; names follow ctr-remote's `--estargz-*` flags. */
+export interface BuildOptions {
+  /** Uncompressed chunk size (default 4 MiB; <= 0 means default). */
+  readonly chunkSize?: number
+  /** Put the TOC in a separate blob and end the layer with the 46-byte footer. */
+  readonly externalToc?: boolean
+  /** With externalToc: pass the input tar through byte for byte, so the diffID stays the same. */
+  readonly keepDiffId?: boolean
+  /** Paths to put first (prefetched), e.g. from a ctr-remote record file. */
+  readonly prioritizedFiles?: ReadonlyArray<string>
+  /** Fail when a prioritized path is missing (default false: report it in `missedPrioritized`, as ctr-remote convert). */
+  readonly strictPrioritized?: boolean
+  /** Members compressed at once (default 4). Output bytes do not depend on it. */
+  readonly parallelism?: number
+}
+
+/** Where the blob goes, chunk by chunk, in order. */
+export interface BlobSink {
+  write(bytes: Uint8Array): Effect.Effect<void, LayerError>
+}
+
+/** Everything a converter needs to know about the layer it wrote. */
+export interface BuildResult {
+  readonly blobDigest: string
+  readonly blobSize: number
+  readonly tocDigest: string
+  readonly diffId: string
+  readonly uncompressedSize: number
+  readonly annotations: Readonly<Record<string, string>>
+  /** The TOC blob (a tar+gzip layer of its own) when `externalToc` is set. */
+  readonly externalToc?: { readonly bytes: Uint8Array; readonly digest: string }
+  /** Prioritized paths that were not found in the layer. */
+  readonly missedPrioritized: ReadonlyArray<string>
+  /** Number of TOC entries (chunks included). */
+  readonly tocEntries: number
+}
+
+/** A layer to convert: random access to its bytes (tar, tar+gzip or tar+zstd, detected by magic). */
+export type BuildInput = RangeReader
+
+const FORMAT = "estargz"
+const READ_BLOCK = 1 << 20
+
+const typeOf = (flag: string): EntryType | undefined => {
+  switch (flag) {
+    case "0":
+      return "reg"
+    case "1":
+      return "hardlink"
+    case "2":
+      return "symlink"
+    case "3":
+      return "char"
+    case "4":
+      return "block"
+    case "5":
+      return "dir"
+    case "6":
+      return "fifo"
+    default:
+      return undefined
+  }
+}
+
+const bad = (reason: LayerError["reason"], message: string, extra: { offset?: number; entry?: string } = {}) =>
+  new LayerError({ reason, format: FORMAT, message, ...extra })
+
+const b64 = (v: Uint8Array): string => {
+  let s = ""
+  for (let i = 0; i < v.length; i++) s += String.fromCharCode(v[i]!)
+  return btoa(s)
+}
+
+/** Builds TOC entries from tar headers; keeps the per-uid/gid "name if changed" state of the Go writer. */
+class EntryMaker {
+  private readonly unames = new Map<number, string>()
+  private readonly gnames = new Map<number, string>()
+  private ifChanged(m: Map<number, string>, id: number, name: string): string | undefined {
+    if (name === "" || m.get(id) === name) return undefined
+    m.set(id, name)
+    return name
+  }
+  make(h: TarHeader, type: EntryType): TocEntry {
+    const e: TocEntry = { name: h.name, type }
+    if (type === "reg" && h.size > 0) e.size = h.size
+    const mt = formatModtime(h.mtime)
+    if (mt !== undefined) e.modtime = mt
+    if ((type === "symlink" || type === "hardlink") && h.linkname !== "") e.linkName = h.linkname
+    if (h.mode !== 0) e.mode = h.mode
+    if (h.uid !== 0) e.uid = h.uid
+    if (h.gid !== 0) e.gid = h.gid
+    const un = this.ifChanged(this.unames, h.uid, h.uname)
+    if (un !== undefined) e.userName = un
+    const gn = this.ifChanged(this.gnames, h.gid, h.gname)
+    if (gn !== undefined) e.groupName = gn
+    if (type === "char" || type === "block") {
+      if (h.devmajor !== 0) e.devMajor = h.devmajor
+      if (h.devminor !== 0) e.devMinor = h.devminor
+    }
+    if (h.xattrs.size > 0) {
+      const x: Record<string, string> = {}
+      for (const [k, v] of h.xattrs) x[k] = b64(v)
+      e.xattrs = x
+    }
+    if (type === "reg") e.digest = EMPTY_DIGEST
+    return e
+  }
+}
+
+/**
+ * Cuts the uncompressed stream into members, keeps `parallelism` members compressing at once, and writes
+ * them to the sink in order. Offsets of members are known once they are written.
+ */
+class Assembler {
+  private parts: Array<Uint8Array> = []
+  private partsLen = 0
+  private readonly inflight: Array<Fiber.Fiber<Uint8Array, LayerError>> = []
+  /** Compressed offset of each member, in order, filled as members are written. */
+  readonly memberOffsets: Array<number> = []
+  private closed = 0
+  compressedSize = 0
+  uncompressedSize = 0
+  constructor(
+    private readonly compressor: Compressor,
+    private readonly sink: BlobSink,
+    private readonly parallelism: number,
+    private readonly diffHash: Sha256Hasher,
+    private readonly blobHash: Sha256Hasher,
+  ) {}
+
+  /** Appends uncompressed bytes to the current member (copied when they are views of a reused buffer). */
+  append(bytes: Uint8Array): void {
+    if (bytes.length === 0) return
+    this.parts.push(bytes)
+    this.partsLen += bytes.length
+    this.uncompressedSize += bytes.length
+    this.diffHash.update(bytes)
+  }
+
+  get currentLength(): number {
+    return this.partsLen
+  }
+
+  /** Ends the current member (if it has bytes) and returns the index the next member will have. */
+  cut(): Effect.Effect<number, LayerError> {
+    const self = this
+    return Effect.gen(function* () {
+      if (self.partsLen > 0) {
+        const data = concat(self.parts, self.partsLen)
+        self.parts = []
+        self.partsLen = 0
+        const fiber = yield* Effect.forkChild(self.compressor.compressMember(data))
+        self.inflight.push(fiber)
+        self.closed++
+        while (self.inflight.length > self.parallelism) yield* self.drainOne()
+      }
+      return self.closed
+    })
+  }
+
+  private drainOne(): Effect.Effect<void, LayerError> {
+    const self = this
+    return Effect.gen(function* () {
+      const f = self.inflight.shift()
+      if (!f) return
+      const bytes = yield* Fiber.join(f)
+      self.memberOffsets.push(self.compressedSize)
+      self.compressedSize += bytes.length
+      self.blobHash.update(bytes)
+      yield* self.sink.write(bytes)
+    })
+  }
+
+  /** Closes the last member and waits until everything is written. */
+  finish(): Effect.Effect<void, LayerError> {
+    const self = this
+    return Effect.gen(function* () {
+      yield* self.cut()
+      while (self.inflight.length > 0) yield* self.drainOne()
+    })
+  }
+
+  /** Writes bytes that are already compressed (TOC member, footer). */
+  writeRaw(bytes: Uint8Array): Effect.Effect<void, LayerError> {
+    this.compressedSize += bytes.length
+    this.blobHash.update(bytes)
+    return this.sink.write(bytes)
+  }
+}
+
+const concat = (parts: ReadonlyArray<Uint8Array>, len: number): Uint8Array => {
+  if (parts.length === 1) return parts[0]!.slice()
+  const out = new Uint8Array(len)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
+
+/** A data entry of the TOC whose `offset` is a member index until the members are written. */
+interface PendingOffset {
+  readonly entry: TocEntry
+  readonly member: number
+}
+
+/** One scanned input entry (pass 1). */
+interface Scanned {
+  readonly header: TarHeader
+  readonly clean: string
+  readonly type: EntryType
+  readonly rawOffset: number
+  readonly rawLength: number
+  readonly dataOffset: number
+  /** Payload bytes in the input (0 for header-only types). */
+  readonly payload: number
+}
+
+const isGzip = (b: Uint8Array) => b.length >= 3 && b[0] === 0x1f && b[1] === 0x8b && b[2] === 0x08
+const isZstd = (b: Uint8Array) => b.length >= 4 && b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd
+
+/**
+ * Returns random access to the uncompressed tar: the input itself when it is a plain tar, otherwise the
+ * decompressed stream spooled to scratch space (the reference spools to a temp file too).
+ */
+const uncompressedTar = (
+  input: RangeReader,
+): Effect.Effect<RangeReader, LayerError, GzipEngine | Scratch | Scope.Scope> =>
+  Effect.gen(function* () {
+    const head = yield* input
+      .readAt(0, Math.min(4, input.size))
+      .pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
+    if (isZstd(head))
+      return yield* Effect.fail(
+        bad("Unsupported", "zstd-compressed input needs a zstd engine (install @lazypull/zstd-chunked)"),
+      )
+    if (!isGzip(head)) return input
+    const gz = yield* GzipEngine
+    const scratch = yield* (yield* Scratch).create()
+    const inflater = yield* gz.inflater().pipe(Effect.mapError(codecToLayer(FORMAT, "input gzip")))
+    for (let off = 0; off < input.size; off += READ_BLOCK) {
+      const n = Math.min(READ_BLOCK, input.size - off)
+      const chunk = yield* input
+        .readAt(off, n)
+        .pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
+      const out = yield* inflater.push(chunk).pipe(Effect.mapError(codecToLayer(FORMAT, "input gzip", off)))
+      for (const o of out) yield* scratch.append(o)
+    }
+    const rest = yield* inflater.end().pipe(Effect.mapError(codecToLayer(FORMAT, "input gzip", input.size)))
+    for (const o of rest) yield* scratch.append(o)
+    return yield* scratch.seal()
+  })
+
+/** Pass 1: every entry of the tar with its place in the input; rejects what eStargz cannot carry. */
+const scan = (tar: RangeReader, lossless: boolean): Effect.Effect<Array<Scanned>, LayerError> =>
+  Effect.gen(function* () {
+    const parser = new TarParser()
+    const out: Array<Scanned> = []
+    const drain = (): LayerError | undefined => {
+      for (let ev = parser.next(); ev !== undefined; ev = parser.next()) {
+        if (ev._tag === "Error")
+          return bad(ev.error.reason === "Unsupported" ? "Unsupported" : "BadInput", ev.error.message, {
+            offset: ev.error.offset,
+            entry: ev.error.entry,
+          })
+        if (ev._tag !== "Entry") continue
+        const h = ev.header
+        const type = typeOf(h.typeflag)
+        if (type === undefined)
+          return bad("Unsupported", `unsupported input tar entry type ${JSON.stringify(h.typeflag)}`, {
+            offset: ev.offset,
+            entry: h.name,
+          })
+        out.push({
+          header: h,
+          clean: cleanEntryName(h.name),
+          type,
+          rawOffset: ev.offset,
+          rawLength: ev.raw.length,
+          dataOffset: ev.dataOffset,
+          payload: type === "reg" ? h.size : 0,
+        })
+        if (lossless && cleanEntryName(h.name) === TOC_FILE_NAME)
+          return bad("BadInput", `input already contains ${TOC_FILE_NAME}; keep-diff-id cannot convert it`, {
+            offset: ev.offset,
+            entry: h.name,
+          })
+      }
+      return undefined
+    }
+    for (let off = 0; off < tar.size; off += READ_BLOCK) {
+      const chunk = yield* tar
+        .readAt(off, Math.min(READ_BLOCK, tar.size - off))
+        .pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
+      parser.push(chunk)
+      const err = drain()
+      if (err) return yield* Effect.fail(err)
+    }
+    parser.end()
+    const err = drain()
+    if (err) return yield* Effect.fail(err)
+    return out
+  })
+
+/**
+ * Converts a layer to an eStargz-style blob with the given compressor (gzip eStargz, or zstd:chunked's
+ * stargz dialect): landmark, prioritized files, fixed-size chunks each starting a member, TOC and footer.
+ * Streams: memory stays bounded by `parallelism` x chunk size whatever the layer size.
+ */
+export const buildLayer = (
+  input: BuildInput,
+  compressor: Compressor,
+  options: BuildOptions,
+  sink: BlobSink,
+): Effect.Effect<BuildResult, LayerError, Sha256 | GzipEngine | Scratch> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const chunkSize = options.chunkSize && options.chunkSize > 0 ? options.chunkSize : DEFAULT_CHUNK_SIZE
+      if (!Number.isSafeInteger(chunkSize)) return yield* Effect.fail(bad("BadOption", `chunk size ${chunkSize}`))
+      const lossless = options.keepDiffId === true
+      if (lossless && !options.externalToc)
+        return yield* Effect.fail(bad("BadOption", "keep-diff-id needs external TOC (--estargz-external-toc)"))
+      if (lossless && (options.prioritizedFiles?.length ?? 0) > 0)
+        return yield* Effect.fail(bad("BadOption", "keep-diff-id cannot reorder files (no prioritized files)"))
+      const parallelism = Math.max(1, Math.min(64, options.parallelism ?? 4))
+
+      const sha = yield* Sha256
+      const diffHash = sha.make()
+      const blobHash = sha.make()
+      const asm = new Assembler(compressor, sink, parallelism, diffHash, blobHash)
+      const entries: Array<TocEntry> = []
+      const pending: Array<PendingOffset> = []
+      const maker = new EntryMaker()
+
+      let missedPrioritized: ReadonlyArray<string> = []
+      const tar = yield* uncompressedTar(input)
+      const scanned = yield* scan(tar, lossless)
+
+      const read = (offset: number, length: number) =>
+        tar.readAt(offset, length).pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
+
+      /** Writes one regular file's payload in chunks; returns after the padding is appended. */
+      const writePayload = (entry: TocEntry, dataOffset: number, size: number) =>
+        Effect.gen(function* () {
+          const fileHash = sha.make()
+          for (let co = 0; co < size; co += chunkSize) {
+            const len = Math.min(chunkSize, size - co)
+            const member = yield* asm.cut()
+            const data = yield* read(dataOffset + co, len)
+            const ch = sha.make()
+            ch.update(data)
+            fileHash.update(data)
+            const chunkDigest = `sha256:${ch.hex()}`
+            let target: TocEntry
+            if (co === 0) target = entry
+            else {
+              target = { name: entry.name, type: "chunk", chunkOffset: co }
+              entries.push(target)
+            }
+            if (len === chunkSize) target.chunkSize = chunkSize
+            target.chunkDigest = chunkDigest
+            pending.push({ entry: target, member })
+            asm.append(data)
+          }
+          entry.digest = `sha256:${fileHash.hex()}`
+        })
+
+      if (lossless) {
+        // keep-diff-id: every input byte in input order (FORMATS §7.5); members start at payloads.
+        let pos = 0
+        for (const s of scanned) {
+          if (s.rawOffset > pos) asm.append(yield* read(pos, s.rawOffset - pos))
+          asm.append(yield* read(s.rawOffset, s.rawLength))
+          const e = maker.make(s.header, s.type)
+          entries.push(e)
+          pos = s.dataOffset
+          if (s.type === "reg" && s.payload > 0) {
+            yield* writePayload(e, s.dataOffset, s.payload)
+            // the input's own padding bytes, whatever they are
+            const padLen = paddingFor(s.payload).length
+            const end = Math.min(tar.size, s.dataOffset + s.payload + padLen)
+            if (end > s.dataOffset + s.payload) asm.append(yield* read(s.dataOffset + s.payload, end - s.dataOffset - s.payload))
+            pos = end
+          }
+        }
+        if (tar.size > pos) asm.append(yield* read(pos, tar.size - pos))
+      } else {
+        // drop landmarks and TOC entries, keep the last of duplicate names at its own position
+        const live: Array<Scanned> = []
+        const lastByName = new Map<string, number>()
+        scanned.forEach((s, i) => {
+          if (s.clean === TOC_FILE_NAME || s.clean === LANDMARK_PREFETCH || s.clean === LANDMARK_NO_PREFETCH) return
+          lastByName.set(s.clean, i)
+        })
+        scanned.forEach((s, i) => {
+          if (lastByName.get(s.clean) === i) live.push(s)
+        })
+
+        const prio = options.prioritizedFiles ?? []
+        const { moved, missed } = prioritize(
+          live.map((s) => ({
+            clean: s.clean,
+            isHardlink: s.type === "hardlink",
+            linkClean: cleanEntryName(s.header.linkname),
+          })),
+          prio,
+        )
+        if (options.strictPrioritized && missed.length > 0)
+          return yield* Effect.fail(bad("NotFound", `prioritized file not found: ${missed.join(", ")}`))
+        const movedSet = new Set(moved)
+        const order: Array<number | "landmark"> = []
+        if (prio.length === 0) order.push("landmark")
+        for (const i of moved) order.push(i)
+        if (prio.length > 0) order.push("landmark")
+        live.forEach((_, i) => {
+          if (!movedSet.has(i)) order.push(i)
+        })
+        const landmarkName = prio.length > 0 ? LANDMARK_PREFETCH : LANDMARK_NO_PREFETCH
+
+        for (const o of order) {
+          if (o === "landmark") {
+            asm.append(encodeHeader({ name: landmarkName, typeflag: "0", size: 1, mode: 0, mtime: 0 }, "ustar"))
+            const member = yield* asm.cut()
+            const e: TocEntry = {
+              name: landmarkName,
+              type: "reg",
+              size: 1,
+              digest: LANDMARK_DIGEST,
+              chunkDigest: LANDMARK_DIGEST,
+            }
+            entries.push(e)
+            pending.push({ entry: e, member })
+            asm.append(LANDMARK_PAYLOAD)
+            continue
+          }
+          const s = live[o]!
+          asm.append(yield* read(s.rawOffset, s.rawLength))
+          const e = maker.make(s.header, s.type)
+          entries.push(e)
+          if (s.type === "reg" && s.payload > 0) {
+            yield* writePayload(e, s.dataOffset, s.payload)
+            asm.append(paddingFor(s.payload))
+          }
+        }
+        missedPrioritized = missed
+      }
+
+      yield* asm.finish()
+      for (const p of pending) {
+        const off = asm.memberOffsets[p.member]
+        if (off === undefined) return yield* Effect.fail(bad("Io", `member ${p.member} was never written`))
+        p.entry.offset = off
+      }
+      const json = serializeToc({ version: 1, entries }, "estargz")
+      const tocDigest = `sha256:${hashOf(sha, json)}`
+      const tocOffset = asm.compressedSize
+      const tail = yield* compressor.writeTocAndFooter(json, tocOffset, options.externalToc === true)
+      yield* asm.writeRaw(tail.blobBytes)
+      diffHash.update(tail.streamBytes)
+      const uncompressedSize = asm.uncompressedSize + tail.streamBytes.length
+      return {
+        blobDigest: `sha256:${blobHash.hex()}`,
+        blobSize: asm.compressedSize,
+        tocDigest,
+        diffId: `sha256:${diffHash.hex()}`,
+        uncompressedSize,
+        annotations: {
+          [TOC_DIGEST_ANNOTATION]: tocDigest,
+          [UNCOMPRESSED_SIZE_ANNOTATION]: String(uncompressedSize),
+          ...tail.annotations,
+        },
+        ...(tail.externalToc
+          ? { externalToc: { bytes: tail.externalToc, digest: `sha256:${hashOf(sha, tail.externalToc)}` } }
+          : {}),
+        missedPrioritized,
+        tocEntries: entries.length,
+      } satisfies BuildResult
+    }),
+  )
+
+const LANDMARK_PAYLOAD = (() => {
+  const b = new Uint8Array(512)
+  b[0] = 0x0f
+  return b
+})()
+
+const hashOf = (sha: Sha256["Service"], data: Uint8Array): string => {
+  const h = sha.make()
+  h.update(data)
+  return h.hex()
+}

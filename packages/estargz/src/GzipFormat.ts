@@ -1,0 +1,169 @@
+import { Effect, Layer } from "effect"
+import {
+  type Compressor,
+  type CodecError,
+  type Decompressor,
+  Decompressors,
+  type FooterInfo,
+  GzipEngine,
+  LayerError,
+  type StreamInflater,
+} from "@lazypull/codec"
+import { END_OF_ARCHIVE, encodeHeader, listTar, paddingFor } from "@lazypull/tar"
+import { TOC_FILE_NAME } from "@lazypull/toc"
+import { makeExternalFooter, makeFooter, parseGzipFooter, FOOTER_SIZE } from "./Footer.ts"
+
+const FORMAT = "estargz"
+
+/** Maps an engine failure to the layer error of this format, naming where it happened. */
+export const codecToLayer =
+  (format: string, where: string, offset?: number) =>
+  (e: CodecError): LayerError =>
+    new LayerError({
+      reason: e.reason === "Truncated" ? "Truncated" : e.reason === "TooLarge" ? "TooLarge" : "Corrupt",
+      format,
+      ...(offset === undefined ? {} : { offset }),
+      message: `${where}: ${e.message}`,
+    })
+
+/** The tar bytes of a TOC entry: USTAR header with zeroed metadata, JSON, padding, end of archive (FORMATS §2.5). */
+export const tocTarBytes = (json: Uint8Array): Uint8Array => {
+  const header = encodeHeader({ name: TOC_FILE_NAME, typeflag: "0", size: json.length, mode: 0, mtime: 0 }, "ustar")
+  const pad = paddingFor(json.length)
+  const out = new Uint8Array(header.length + json.length + pad.length + END_OF_ARCHIVE.length)
+  out.set(header, 0)
+  out.set(json, header.length)
+  out.set(pad, header.length + json.length)
+  out.set(END_OF_ARCHIVE, header.length + json.length + pad.length)
+  return out
+}
+
+/** Extracts the JSON of `stargz.index.json` from the decompressed TOC tar (name checked exactly, as Go does). */
+export const tocJsonFromTar = (tar: Uint8Array, format: string, offset: number): Effect.Effect<Uint8Array, LayerError> =>
+  listTar(tar).pipe(
+    Effect.mapError(
+      (e) => new LayerError({ reason: "BadToc", format, offset, message: `TOC tar: ${e.message}` }),
+    ),
+    Effect.flatMap((entries) => {
+      const first = entries[0]
+      if (!first) return Effect.fail(new LayerError({ reason: "BadToc", format, offset, message: "TOC tar is empty" }))
+      if (first.header.name !== TOC_FILE_NAME)
+        return Effect.fail(
+          new LayerError({
+            reason: "BadToc",
+            format,
+            offset,
+            entry: first.header.name,
+            message: `first entry of the TOC member is ${JSON.stringify(first.header.name)}, want ${TOC_FILE_NAME}`,
+          }),
+        )
+      return Effect.succeed(first.data)
+    }),
+  )
+
+/** Options of the eStargz gzip compressor. */
+export interface GzipCompressorOptions {
+  /** gzip level 0-9 (default 9, as ctr-remote). */
+  readonly level?: number
+}
+
+/**
+ * The eStargz Compressor: one gzip member per call; TOC as the last tar entry in its own member and the
+ * 51-byte footer, or the 46-byte footer plus a separate TOC blob when the TOC is external.
+ */
+export const makeCompressor = (options: GzipCompressorOptions = {}): Effect.Effect<Compressor, never, GzipEngine> =>
+  Effect.map(GzipEngine, (gz) => {
+    const level = options.level ?? 9
+    const compressMember = (data: Uint8Array) =>
+      gz.compress(data, level).pipe(Effect.mapError(codecToLayer(FORMAT, "compressing a member")))
+    return {
+      name: FORMAT,
+      compressMember,
+      writeTocAndFooter: (json, tocOffset, external) =>
+        Effect.gen(function* () {
+          const tocTar = tocTarBytes(json)
+          const member = yield* compressMember(tocTar)
+          if (external) {
+            return {
+              blobBytes: makeExternalFooter(),
+              streamBytes: new Uint8Array(0),
+              annotations: {},
+              externalToc: member,
+            }
+          }
+          const footer = makeFooter(tocOffset)
+          const blobBytes = new Uint8Array(member.length + footer.length)
+          blobBytes.set(member, 0)
+          blobBytes.set(footer, member.length)
+          return { blobBytes, streamBytes: tocTar, annotations: {} }
+        }),
+    } satisfies Compressor
+  })
+
+/** The eStargz Decompressor: 51-byte, legacy 47-byte and external 46-byte footers; gzip members. */
+export const makeDecompressor = (): Effect.Effect<Decompressor, never, GzipEngine> =>
+  Effect.map(GzipEngine, (gz) => {
+    const decompress = (data: Uint8Array, maxOutput: number) =>
+      gz.decompress(data, maxOutput).pipe(Effect.mapError(codecToLayer(FORMAT, "inflating")))
+    return {
+      name: FORMAT,
+      footerSize: FOOTER_SIZE,
+      parseFooter: (tail, blobSize) =>
+        Effect.suspend(() => {
+          const r = parseGzipFooter(tail)
+          if (Array.isArray(r)) return Effect.succeed(undefined)
+          const f = r as Exclude<typeof r, ReadonlyArray<string>>
+          const footerStart = blobSize - f.size
+          if (f.kind === "external") {
+            const info: FooterInfo = {
+              format: "estargz-external",
+              footerSize: f.size,
+              tocOffset: -1,
+              tocEnd: footerStart,
+              external: true,
+              dataEnd: footerStart,
+            }
+            return Effect.succeed(info)
+          }
+          if (!(f.tocOffset > 0 && f.tocOffset < footerStart))
+            return Effect.fail(
+              new LayerError({
+                reason: "BadFooter",
+                format: FORMAT,
+                offset: footerStart,
+                message: `footer points at TOC offset ${f.tocOffset}, outside (0, ${footerStart})`,
+              }),
+            )
+          const info: FooterInfo = {
+            format: f.kind === "legacy" ? "estargz-legacy" : FORMAT,
+            footerSize: f.size,
+            tocOffset: f.tocOffset,
+            tocEnd: footerStart,
+            external: false,
+            dataEnd: f.tocOffset,
+          }
+          return Effect.succeed(info)
+        }),
+      decodeToc: (region, footer) =>
+        Effect.flatMap(decompress(region, Math.max(1 << 20, region.length * 1100)), (tar) =>
+          tocJsonFromTar(tar, FORMAT, footer.tocOffset),
+        ),
+      decompress,
+      inflater: () =>
+        gz.inflater().pipe(
+          Effect.mapError(codecToLayer(FORMAT, "inflater")),
+          Effect.map(
+            (inf): StreamInflater => ({
+              push: (chunk) => inf.push(chunk).pipe(Effect.mapError(codecToLayer(FORMAT, "inflating the blob"))),
+              end: () => inf.end().pipe(Effect.mapError(codecToLayer(FORMAT, "inflating the blob"))),
+            }),
+          ),
+        ),
+    } satisfies Decompressor
+  })
+
+/** Decompressors list with just eStargz (gzip); zstd:chunked adds its own. */
+export const layerDecompressors: Layer.Layer<Decompressors, never, GzipEngine> = Layer.effect(
+  Decompressors,
+  Effect.map(makeDecompressor(), (d) => [d]),
+)
