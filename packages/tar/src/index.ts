@@ -1,1 +1,5 @@
-export const placeholder = 1
+export * from "./Header.ts"
+export * from "./Stream.ts"
+export * from "./TarError.ts"
+export * from "./TarParser.ts"
+export * from "./TarWriter.ts"
