@@ -28,17 +28,22 @@ const platform = Layer.mergeAll(
   NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer])),
 )
 
-const program = Command.runWith(root, { version: VERSION })(process.argv.slice(2)).pipe(Effect.provide(platform))
+const program = Command.runWith(root, { version: VERSION })(process.argv.slice(2)).pipe(
+  Effect.provide(platform),
+)
 
-Effect.runPromiseExit(program).then((exit) => {
-  if (Exit.isSuccess(exit)) {
-    process.exitCode ??= EXIT.ok
-    return
-  }
-  const { code, message } = describeFailure(exit.cause)
-  if (message) process.stderr.write(`lazypull: ${message}\n`)
-  process.exitCode = code
-}, (e: unknown) => {
-  process.stderr.write(`lazypull: internal error: ${String(e)}\n`)
-  process.exitCode = EXIT.runtime
-})
+Effect.runPromiseExit(program).then(
+  (exit) => {
+    if (Exit.isSuccess(exit)) {
+      process.exitCode ??= EXIT.ok
+      return
+    }
+    const { code, message } = describeFailure(exit.cause)
+    if (message) process.stderr.write(`lazypull: ${message}\n`)
+    process.exitCode = code
+  },
+  (e: unknown) => {
+    process.stderr.write(`lazypull: internal error: ${String(e)}\n`)
+    process.exitCode = EXIT.runtime
+  },
+)

@@ -88,8 +88,11 @@ const typeOf = (flag: string): EntryType | undefined => {
   }
 }
 
-const bad = (reason: LayerError["reason"], message: string, extra: { offset?: number; entry?: string } = {}) =>
-  new LayerError({ reason, format: FORMAT, message, ...extra })
+const bad = (
+  reason: LayerError["reason"],
+  message: string,
+  extra: { offset?: number; entry?: string } = {},
+) => new LayerError({ reason, format: FORMAT, message, ...extra })
 
 const b64 = (v: Uint8Array): string => {
   let s = ""
@@ -244,7 +247,8 @@ interface Scanned {
 }
 
 const isGzip = (b: Uint8Array) => b.length >= 3 && b[0] === 0x1f && b[1] === 0x8b && b[2] === 0x08
-const isZstd = (b: Uint8Array) => b.length >= 4 && b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd
+const isZstd = (b: Uint8Array) =>
+  b.length >= 4 && b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd
 
 /**
  * Returns random access to the uncompressed tar: the input itself when it is a plain tar, otherwise the
@@ -343,12 +347,17 @@ export const buildLayer = (
   Effect.scoped(
     Effect.gen(function* () {
       const chunkSize = options.chunkSize && options.chunkSize > 0 ? options.chunkSize : DEFAULT_CHUNK_SIZE
-      if (!Number.isSafeInteger(chunkSize)) return yield* Effect.fail(bad("BadOption", `chunk size ${chunkSize}`))
+      if (!Number.isSafeInteger(chunkSize))
+        return yield* Effect.fail(bad("BadOption", `chunk size ${chunkSize}`))
       const lossless = options.keepDiffId === true
       if (lossless && !options.externalToc)
-        return yield* Effect.fail(bad("BadOption", "keep-diff-id needs external TOC (--estargz-external-toc)"))
+        return yield* Effect.fail(
+          bad("BadOption", "keep-diff-id needs external TOC (--estargz-external-toc)"),
+        )
       if (lossless && (options.prioritizedFiles?.length ?? 0) > 0)
-        return yield* Effect.fail(bad("BadOption", "keep-diff-id cannot reorder files (no prioritized files)"))
+        return yield* Effect.fail(
+          bad("BadOption", "keep-diff-id cannot reorder files (no prioritized files)"),
+        )
       const parallelism = Math.max(1, Math.min(64, options.parallelism ?? 4))
 
       const sha = yield* Sha256
@@ -406,7 +415,8 @@ export const buildLayer = (
             // the input's own padding bytes, whatever they are
             const padLen = paddingFor(s.payload).length
             const end = Math.min(tar.size, s.dataOffset + s.payload + padLen)
-            if (end > s.dataOffset + s.payload) asm.append(yield* read(s.dataOffset + s.payload, end - s.dataOffset - s.payload))
+            if (end > s.dataOffset + s.payload)
+              asm.append(yield* read(s.dataOffset + s.payload, end - s.dataOffset - s.payload))
             pos = end
           }
         }
@@ -416,7 +426,8 @@ export const buildLayer = (
         const live: Array<Scanned> = []
         const lastByName = new Map<string, number>()
         scanned.forEach((s, i) => {
-          if (s.clean === TOC_FILE_NAME || s.clean === LANDMARK_PREFETCH || s.clean === LANDMARK_NO_PREFETCH) return
+          if (s.clean === TOC_FILE_NAME || s.clean === LANDMARK_PREFETCH || s.clean === LANDMARK_NO_PREFETCH)
+            return
           lastByName.set(s.clean, i)
         })
         scanned.forEach((s, i) => {
@@ -446,7 +457,9 @@ export const buildLayer = (
 
         for (const o of order) {
           if (o === "landmark") {
-            asm.append(encodeHeader({ name: landmarkName, typeflag: "0", size: 1, mode: 0, mtime: 0 }, "ustar"))
+            asm.append(
+              encodeHeader({ name: landmarkName, typeflag: "0", size: 1, mode: 0, mtime: 0 }, "ustar"),
+            )
             const member = yield* asm.cut()
             const e: TocEntry = {
               name: landmarkName,

@@ -1,42 +1,23 @@
 import { Effect, Layer } from "effect"
 import { Decompressors, GzipEngine, layerScratchMemory, type Sha256 } from "@lazypull/codec"
-import { layerFormatSuite, type SuiteConverted, type SuiteConvertOptions } from "@lazypull/codec/testing"
+import { layerFormatSuite, type SuiteConverted } from "@lazypull/codec/testing"
 import * as NodeEngine from "@lazypull/engine-node"
 import * as PortableEngine from "@lazypull/engine-portable"
 import { fromBytes } from "@lazypull/range"
-import { buildLayer, layerFacts, makeCompressor, makeDecompressor, openLayer, readFile, verifyLayer } from "./index.ts"
-
-const concat = (parts: ReadonlyArray<Uint8Array>) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
-
-/** Builds a blob in memory with the eStargz compressor at the given level. */
-export const convertInMemory = (tar: Uint8Array, options: SuiteConvertOptions, level = 6) =>
-  Effect.gen(function* () {
-    const parts: Array<Uint8Array> = []
-    const compressor = yield* makeCompressor({ level })
-    const r = yield* buildLayer(fromBytes(tar), compressor, options, { write: (b) => Effect.sync(() => void parts.push(b.slice())) })
-    const c: SuiteConverted = {
-      blob: concat(parts),
-      tocDigest: r.tocDigest,
-      diffId: r.diffId,
-      uncompressedSize: r.uncompressedSize,
-      ...(r.externalToc ? { externalToc: r.externalToc.bytes } : {}),
-    }
-    return c
-  })
+import { convertInMemory } from "./InMemory.test-utils.ts"
+import { layerFacts, makeDecompressor, openLayer, readFile, verifyLayer } from "./index.ts"
 
 const open = (c: SuiteConverted) =>
-  openLayer(fromBytes(c.blob), { tocDigest: c.tocDigest, ...(c.externalToc ? { externalToc: c.externalToc } : {}) })
+  openLayer(fromBytes(c.blob), {
+    tocDigest: c.tocDigest,
+    ...(c.externalToc ? { externalToc: c.externalToc } : {}),
+  })
 
 const suiteFor = (name: string, engine: Layer.Layer<GzipEngine | Sha256>) => {
-  const decompressors = Layer.effect(Decompressors, Effect.map(makeDecompressor(), (d) => [d])).pipe(Layer.provide(engine))
+  const decompressors = Layer.effect(
+    Decompressors,
+    Effect.map(makeDecompressor(), (d) => [d]),
+  ).pipe(Layer.provide(engine))
   const layer = Layer.mergeAll(engine, layerScratchMemory, decompressors)
   layerFormatSuite({
     name,
@@ -44,7 +25,8 @@ const suiteFor = (name: string, engine: Layer.Layer<GzipEngine | Sha256>) => {
     supports: { externalToc: true, keepDiffId: true },
     convert: (tar, options) => convertInMemory(tar, options),
     facts: (c) => Effect.map(open(c), layerFacts),
-    tocNames: (c) => Effect.map(open(c), (l) => l.toc.entries.filter((e) => e.type !== "chunk").map((e) => e.name)),
+    tocNames: (c) =>
+      Effect.map(open(c), (l) => l.toc.entries.filter((e) => e.type !== "chunk").map((e) => e.name)),
     readFile: (c, path, range) => Effect.flatMap(open(c), (l) => readFile(l, path, range ?? {})),
     verify: (c) => Effect.flatMap(open(c), (l) => verifyLayer(l)),
     compressInput: (tar) => GzipEngine.use((g) => g.compress(tar, 6)),

@@ -28,7 +28,10 @@ export const codecToLayer =
 
 /** The tar bytes of a TOC entry: USTAR header with zeroed metadata, JSON, padding, end of archive (FORMATS §2.5). */
 export const tocTarBytes = (json: Uint8Array): Uint8Array => {
-  const header = encodeHeader({ name: TOC_FILE_NAME, typeflag: "0", size: json.length, mode: 0, mtime: 0 }, "ustar")
+  const header = encodeHeader(
+    { name: TOC_FILE_NAME, typeflag: "0", size: json.length, mode: 0, mtime: 0 },
+    "ustar",
+  )
   const pad = paddingFor(json.length)
   const out = new Uint8Array(header.length + json.length + pad.length + END_OF_ARCHIVE.length)
   out.set(header, 0)
@@ -39,14 +42,19 @@ export const tocTarBytes = (json: Uint8Array): Uint8Array => {
 }
 
 /** Extracts the JSON of `stargz.index.json` from the decompressed TOC tar (name checked exactly, as Go does). */
-export const tocJsonFromTar = (tar: Uint8Array, format: string, offset: number): Effect.Effect<Uint8Array, LayerError> =>
+export const tocJsonFromTar = (
+  tar: Uint8Array,
+  format: string,
+  offset: number,
+): Effect.Effect<Uint8Array, LayerError> =>
   listTar(tar).pipe(
     Effect.mapError(
       (e) => new LayerError({ reason: "BadToc", format, offset, message: `TOC tar: ${e.message}` }),
     ),
     Effect.flatMap((entries) => {
       const first = entries[0]
-      if (!first) return Effect.fail(new LayerError({ reason: "BadToc", format, offset, message: "TOC tar is empty" }))
+      if (!first)
+        return Effect.fail(new LayerError({ reason: "BadToc", format, offset, message: "TOC tar is empty" }))
       if (first.header.name !== TOC_FILE_NAME)
         return Effect.fail(
           new LayerError({
@@ -71,7 +79,9 @@ export interface GzipCompressorOptions {
  * The eStargz Compressor: one gzip member per call; TOC as the last tar entry in its own member and the
  * 51-byte footer, or the 46-byte footer plus a separate TOC blob when the TOC is external.
  */
-export const makeCompressor = (options: GzipCompressorOptions = {}): Effect.Effect<Compressor, never, GzipEngine> =>
+export const makeCompressor = (
+  options: GzipCompressorOptions = {},
+): Effect.Effect<Compressor, never, GzipEngine> =>
   Effect.map(GzipEngine, (gz) => {
     const level = options.level ?? 9
     const compressMember = (data: Uint8Array) =>
@@ -154,7 +164,8 @@ export const makeDecompressor = (): Effect.Effect<Decompressor, never, GzipEngin
           Effect.mapError(codecToLayer(FORMAT, "inflater")),
           Effect.map(
             (inf): StreamInflater => ({
-              push: (chunk) => inf.push(chunk).pipe(Effect.mapError(codecToLayer(FORMAT, "inflating the blob"))),
+              push: (chunk) =>
+                inf.push(chunk).pipe(Effect.mapError(codecToLayer(FORMAT, "inflating the blob"))),
               end: () => inf.end().pipe(Effect.mapError(codecToLayer(FORMAT, "inflating the blob"))),
             }),
           ),

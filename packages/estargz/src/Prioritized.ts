@@ -19,11 +19,19 @@ export const parseRecordFile = (text: string): ReadonlyArray<string> | LayerErro
       try {
         v = JSON.parse(line)
       } catch {
-        return new LayerError({ reason: "BadOption", format: "record", message: `record line ${i + 1} is not JSON` })
+        return new LayerError({
+          reason: "BadOption",
+          format: "record",
+          message: `record line ${i + 1} is not JSON`,
+        })
       }
       const p = (v as { path?: unknown }).path
       if (typeof p !== "string")
-        return new LayerError({ reason: "BadOption", format: "record", message: `record line ${i + 1} has no "path"` })
+        return new LayerError({
+          reason: "BadOption",
+          format: "record",
+          message: `record line ${i + 1} has no "path"`,
+        })
       path = p
     } else {
       path = line
@@ -61,7 +69,9 @@ export const prioritize = (
   paths: ReadonlyArray<string>,
 ): { moved: ReadonlyArray<number>; missed: ReadonlyArray<string> } => {
   const byName = new Map<string, number>()
-  entries.forEach((e, i) => byName.set(e.clean, i))
+  entries.forEach((e, i) => {
+    byName.set(e.clean, i)
+  })
   const moved = new Set<number>()
   const order: Array<number> = []
   const missed: Array<string> = []

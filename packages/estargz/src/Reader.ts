@@ -44,7 +44,10 @@ const sha256Hex = (sha: Sha256["Service"], data: Uint8Array) => {
 /** The bytes up to the end of the first JSON value (FORMATS §12 #6: retry the digest without trailing bytes). */
 const trimJson = (json: Uint8Array): Uint8Array => {
   let end = json.length
-  while (end > 0 && (json[end - 1] === 0x20 || json[end - 1] === 0x0a || json[end - 1] === 0x0d || json[end - 1] === 0x09))
+  while (
+    end > 0 &&
+    (json[end - 1] === 0x20 || json[end - 1] === 0x0a || json[end - 1] === 0x0d || json[end - 1] === 0x09)
+  )
     end--
   return json.subarray(0, end)
 }
@@ -201,7 +204,8 @@ const loadToc = (
   })
 
 /** Upper bound of what a compressed range may inflate to (deflate and zstd expand at most ~1032x). */
-const inflateBound = (compressed: number, needed: number) => Math.min(2 ** 31 - 1, Math.max(needed, compressed * 1100 + 65536))
+const inflateBound = (compressed: number, needed: number) =>
+  Math.min(2 ** 31 - 1, Math.max(needed, compressed * 1100 + 65536))
 
 /** Inflates one chunk's compressed range and returns exactly its verified bytes. */
 export const chunkBytes = (
@@ -215,7 +219,14 @@ export const chunkBytes = (
     const need = chunk.innerOffset + chunk.chunkSize
     const raw = yield* d.decompress(compressed, inflateBound(compressed.length, need)).pipe(
       Effect.mapError(
-        (e) => new LayerError({ ...e, offset: chunk.offset, entry: node.name, message: `${node.name}: ${e.message}` }),
+        (e) =>
+          new LayerError({
+            reason: e.reason,
+            format: e.format,
+            offset: chunk.offset,
+            entry: node.name,
+            message: `${layer.name}: ${node.name}: ${e.message}`,
+          }),
       ),
     )
     if (raw.length < need)
@@ -260,7 +271,12 @@ export const resolveFile = (layer: OpenedLayer, path: string): Effect.Effect<Toc
   const node = layer.index.lookup(path)
   if (!node)
     return Effect.fail(
-      new LayerError({ reason: "NotFound", format: layer.decompressor.name, entry: path, message: `${layer.name}: ${path}: no such file` }),
+      new LayerError({
+        reason: "NotFound",
+        format: layer.decompressor.name,
+        entry: path,
+        message: `${layer.name}: ${path}: no such file`,
+      }),
     )
   const target = node.target ?? node
   if (target.type !== "reg")
@@ -310,7 +326,12 @@ export const readFile = (
         .pipe(Effect.mapError(ioError(layer.decompressor.name, layer.name)))
       for (let k = i; k <= j; k++) {
         const c = chunks[k]!
-        const data = yield* chunkBytes(layer, node, c, bytes.subarray(c.offset - base, c.compressedEnd - base))
+        const data = yield* chunkBytes(
+          layer,
+          node,
+          c,
+          bytes.subarray(c.offset - base, c.compressedEnd - base),
+        )
         const from = Math.max(start, c.chunkOffset)
         const to = Math.min(end, c.chunkOffset + c.chunkSize)
         out.set(data.subarray(from - c.chunkOffset, to - c.chunkOffset), from - start)

@@ -53,7 +53,8 @@ export interface VerifyOptions {
   readonly concurrency?: number
 }
 
-const isSpecial = (clean: string) => clean === TOC_FILE_NAME || clean === LANDMARK_PREFETCH || clean === LANDMARK_NO_PREFETCH
+const isSpecial = (clean: string) =>
+  clean === TOC_FILE_NAME || clean === LANDMARK_PREFETCH || clean === LANDMARK_NO_PREFETCH
 
 /** The reference checker's per-file record for one TOC node. */
 export const factOf = (node: TocNode): FileFact => {
@@ -69,7 +70,12 @@ export const factOf = (node: TocNode): FileFact => {
     mode: `0${(e.mode ?? 0).toString(8)}`,
     uid: e.uid ?? 0,
     gid: e.gid ?? 0,
-    linkName: e.type === "symlink" ? (e.linkName ?? "") : e.type === "hardlink" ? cleanEntryName(e.linkName ?? "") : "",
+    linkName:
+      e.type === "symlink"
+        ? (e.linkName ?? "")
+        : e.type === "hardlink"
+          ? cleanEntryName(e.linkName ?? "")
+          : "",
     xattrs,
     modtime: mt === undefined ? "" : (formatModtime(mt) ?? ""),
     devMajor: e.devMajor ?? 0,
@@ -84,7 +90,12 @@ export const layerFacts = (layer: OpenedLayer): Array<FileFact> => {
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
-const fail = (layer: OpenedLayer, reason: LayerError["reason"], message: string, extra: { offset?: number; entry?: string } = {}) =>
+const fail = (
+  layer: OpenedLayer,
+  reason: LayerError["reason"],
+  message: string,
+  extra: { offset?: number; entry?: string } = {},
+) =>
   new LayerError({ reason, format: layer.decompressor.name, message: `${layer.name}: ${message}`, ...extra })
 
 /** Fetches, inflates and digest-checks every chunk of one file, then its whole-file digest. */
@@ -99,7 +110,9 @@ const verifyFile = (layer: OpenedLayer, node: TocNode): Effect.Effect<number, La
           ? memo.bytes
           : yield* layer.reader
               .readAt(c.offset, c.compressedEnd - c.offset)
-              .pipe(Effect.mapError((e) => fail(layer, "Io", e.message, { offset: c.offset, entry: node.name })))
+              .pipe(
+                Effect.mapError((e) => fail(layer, "Io", e.message, { offset: c.offset, entry: node.name })),
+              )
       memo = { offset: c.offset, bytes: compressed }
       const data = yield* chunkBytes(layer, node, c, compressed)
       whole.update(data)
@@ -107,20 +120,35 @@ const verifyFile = (layer: OpenedLayer, node: TocNode): Effect.Effect<number, La
     const digest = `sha256:${whole.hex()}`
     if (node.entry.digest !== undefined && digest !== node.entry.digest)
       return yield* Effect.fail(
-        fail(layer, "ChunkDigestMismatch", `${node.name}: content digest ${digest}, TOC says ${node.entry.digest}`, {
-          entry: node.name,
-        }),
+        fail(
+          layer,
+          "ChunkDigestMismatch",
+          `${node.name}: content digest ${digest}, TOC says ${node.entry.digest}`,
+          {
+            entry: node.name,
+          },
+        ),
       )
     return node.chunks.length
   })
 
-const typeOfFlag: Record<string, string> = { "0": "reg", "1": "hardlink", "2": "symlink", "3": "char", "4": "block", "5": "dir", "6": "fifo" }
+const typeOfFlag: Record<string, string> = {
+  "0": "reg",
+  "1": "hardlink",
+  "2": "symlink",
+  "3": "char",
+  "4": "block",
+  "5": "dir",
+  "6": "fifo",
+}
 
 /**
  * Decompresses the whole blob as a stream and checks it is a tar whose entries are the TOC's, in order,
  * with the TOC's sizes and content digests; returns diffID and uncompressed size.
  */
-export const verifyStream = (layer: OpenedLayer): Effect.Effect<{ diffId: string; uncompressedSize: number }, LayerError, Sha256> =>
+export const verifyStream = (
+  layer: OpenedLayer,
+): Effect.Effect<{ diffId: string; uncompressedSize: number }, LayerError, Sha256> =>
   Effect.gen(function* () {
     const sha = yield* Sha256
     const diff = sha.make()
@@ -134,9 +162,14 @@ export const verifyStream = (layer: OpenedLayer): Effect.Effect<{ diffId: string
       if (current?.hash) {
         const got = `sha256:${current.hash.hex()}`
         if (current.entry.digest !== undefined && got !== current.entry.digest)
-          return fail(layer, "StreamMismatch", `${current.entry.name}: tar content ${got}, TOC says ${current.entry.digest}`, {
-            entry: current.entry.name,
-          })
+          return fail(
+            layer,
+            "StreamMismatch",
+            `${current.entry.name}: tar content ${got}, TOC says ${current.entry.digest}`,
+            {
+              entry: current.entry.name,
+            },
+          )
       }
       current = undefined
       return undefined
@@ -145,10 +178,15 @@ export const verifyStream = (layer: OpenedLayer): Effect.Effect<{ diffId: string
       for (let ev = parser.next(); ev !== undefined; ev = parser.next()) {
         switch (ev._tag) {
           case "Error":
-            return fail(layer, "StreamMismatch", `decompressed stream is not a valid tar: ${ev.error.message}`, {
-              offset: ev.error.offset,
-              entry: ev.error.entry,
-            })
+            return fail(
+              layer,
+              "StreamMismatch",
+              `decompressed stream is not a valid tar: ${ev.error.message}`,
+              {
+                offset: ev.error.offset,
+                entry: ev.error.entry,
+              },
+            )
           case "Entry": {
             const err = finishCurrent()
             if (err) return err
@@ -160,15 +198,25 @@ export const verifyStream = (layer: OpenedLayer): Effect.Effect<{ diffId: string
             }
             const t = tocEntries[next++]
             if (!t)
-              return fail(layer, "StreamMismatch", `tar entry ${h.name} is not in the TOC`, { entry: h.name, offset: ev.offset })
-            const type = typeOfFlag[h.typeflag]
-            if (t.name !== h.name || t.type !== type)
-              return fail(layer, "StreamMismatch", `tar entry ${next - 1} is ${type} ${JSON.stringify(h.name)}, TOC says ${t.type} ${JSON.stringify(t.name)}`, {
+              return fail(layer, "StreamMismatch", `tar entry ${h.name} is not in the TOC`, {
                 entry: h.name,
                 offset: ev.offset,
               })
+            const type = typeOfFlag[h.typeflag]
+            if (t.name !== h.name || t.type !== type)
+              return fail(
+                layer,
+                "StreamMismatch",
+                `tar entry ${next - 1} is ${type} ${JSON.stringify(h.name)}, TOC says ${t.type} ${JSON.stringify(t.name)}`,
+                {
+                  entry: h.name,
+                  offset: ev.offset,
+                },
+              )
             if (type === "reg" && (t.size ?? 0) !== h.size)
-              return fail(layer, "StreamMismatch", `${h.name}: tar size ${h.size}, TOC says ${t.size ?? 0}`, { entry: h.name })
+              return fail(layer, "StreamMismatch", `${h.name}: tar size ${h.size}, TOC says ${t.size ?? 0}`, {
+                entry: h.name,
+              })
             current = { entry: t, hash: type === "reg" ? sha.make() : undefined }
             break
           }
@@ -218,7 +266,9 @@ export const verifyStream = (layer: OpenedLayer): Effect.Effect<{ diffId: string
         }),
       )
     if (!layer.footer.external && layer.decompressor.name === "estargz" && !sawToc)
-      return yield* Effect.fail(fail(layer, "StreamMismatch", `the tar stream does not end with ${TOC_FILE_NAME}`))
+      return yield* Effect.fail(
+        fail(layer, "StreamMismatch", `the tar stream does not end with ${TOC_FILE_NAME}`),
+      )
     return { diffId: `sha256:${diff.hex()}`, uncompressedSize: total }
   })
 
@@ -227,16 +277,25 @@ export const verifyStream = (layer: OpenedLayer): Effect.Effect<{ diffId: string
  * chunk fetched by its offset and digest-checked, whole-file digests, and the decompressed stream against
  * the TOC, diffID and uncompressed size.
  */
-export const verifyLayer = (layer: OpenedLayer, options: VerifyOptions = {}): Effect.Effect<VerifyReport, LayerError, Sha256> =>
+export const verifyLayer = (
+  layer: OpenedLayer,
+  options: VerifyOptions = {},
+): Effect.Effect<VerifyReport, LayerError, Sha256> =>
   Effect.gen(function* () {
     const files = Array.from(layer.index.nodes()).filter((n) => n.type === "reg" && n.chunks.length > 0)
-    const counts = yield* Effect.forEach(files, (n) => verifyFile(layer, n), { concurrency: options.concurrency ?? 4 })
+    const counts = yield* Effect.forEach(files, (n) => verifyFile(layer, n), {
+      concurrency: options.concurrency ?? 4,
+    })
     const { diffId, uncompressedSize } = yield* verifyStream(layer)
     if (options.diffId !== undefined && options.diffId !== diffId)
       return yield* Effect.fail(fail(layer, "StreamMismatch", `diffID is ${diffId}, want ${options.diffId}`))
     if (options.uncompressedSize !== undefined && options.uncompressedSize !== uncompressedSize)
       return yield* Effect.fail(
-        fail(layer, "StreamMismatch", `uncompressed size is ${uncompressedSize}, want ${options.uncompressedSize}`),
+        fail(
+          layer,
+          "StreamMismatch",
+          `uncompressed size is ${uncompressedSize}, want ${options.uncompressedSize}`,
+        ),
       )
     return {
       ok: true,
@@ -247,7 +306,12 @@ export const verifyLayer = (layer: OpenedLayer, options: VerifyOptions = {}): Ef
       uncompressedSize,
       chunkCount: counts.reduce((a, b) => a + b, 0),
       tocEntries: layer.toc.entries.length,
-      landmark: layer.index.landmark === "prefetch" ? LANDMARK_PREFETCH : layer.index.landmark === "no-prefetch" ? LANDMARK_NO_PREFETCH : undefined,
+      landmark:
+        layer.index.landmark === "prefetch"
+          ? LANDMARK_PREFETCH
+          : layer.index.landmark === "no-prefetch"
+            ? LANDMARK_NO_PREFETCH
+            : undefined,
       files: layerFacts(layer),
     }
   })

@@ -2,7 +2,10 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { Argument, Command, Flag } from "effect/cli"
 
-const json = Flag.Boolean("json").pipe(Flag.withDescription("Print one JSON document instead of text"), Flag.withDefault(false))
+const json = Flag.Boolean("json").pipe(
+  Flag.withDescription("Print one JSON document instead of text"),
+  Flag.withDefault(false),
+)
 const engine = Flag.Literals("engine", ["node", "portable"]).pipe(
   Flag.withDescription("Compression engine: node (node:zlib, default) or portable (fflate)"),
   Flag.withDefault("node" as const),
@@ -24,7 +27,9 @@ const convert = Command.make(
       Flag.withDefault(0),
     ),
     minChunkSize: Flag.Int("estargz-min-chunk-size").pipe(
-      Flag.withDescription("Pack small files into shared members until this many compressed bytes (innerOffset)"),
+      Flag.withDescription(
+        "Pack small files into shared members until this many compressed bytes (innerOffset)",
+      ),
       Flag.withDefault(0),
     ),
     externalToc: Flag.String("estargz-external-toc").pipe(
@@ -36,7 +41,7 @@ const convert = Command.make(
       Flag.withDefault(false),
     ),
     recordIn: Flag.String("estargz-record-in").pipe(
-      Flag.withDescription("ctr-remote record file (NDJSON with \"path\") or a list of paths to prioritize"),
+      Flag.withDescription('ctr-remote record file (NDJSON with "path") or a list of paths to prioritize'),
       Flag.optional,
     ),
     parallelism: Flag.Int("parallelism").pipe(
@@ -67,9 +72,13 @@ const convert = Command.make(
 ).pipe(
   Command.withDescription("Convert one layer tar to eStargz"),
   Command.withExamples([
-    { command: "lazypull layer convert layer.tar.gz layer.esgz --json", description: "Convert with ctr-remote's defaults" },
     {
-      command: "lazypull layer convert layer.tar out.esgz --estargz-external-toc out.toc --estargz-keep-diff-id",
+      command: "lazypull layer convert layer.tar.gz layer.esgz --json",
+      description: "Convert with ctr-remote's defaults",
+    },
+    {
+      command:
+        "lazypull layer convert layer.tar out.esgz --estargz-external-toc out.toc --estargz-keep-diff-id",
       description: "Keep the diffID; the TOC goes to its own blob",
     },
   ]),
@@ -84,8 +93,14 @@ const verify = Command.make(
       Flag.withDescription("Expected TOC digest (containerd.io/snapshot/stargz/toc.digest)"),
       Flag.optional,
     ),
-    toc: Flag.String("toc").pipe(Flag.withDescription("External TOC blob for external-TOC layers"), Flag.optional),
-    diffId: Flag.String("diff-id").pipe(Flag.withDescription("Expected diffID of the decompressed blob"), Flag.optional),
+    toc: Flag.String("toc").pipe(
+      Flag.withDescription("External TOC blob for external-TOC layers"),
+      Flag.optional,
+    ),
+    diffId: Flag.String("diff-id").pipe(
+      Flag.withDescription("Expected diffID of the decompressed blob"),
+      Flag.optional,
+    ),
     engine,
     json,
   },
@@ -105,7 +120,10 @@ const verify = Command.make(
 ).pipe(
   Command.withDescription("Verify footer, TOC digest, every chunk and the tar stream of one layer blob"),
   Command.withExamples([
-    { command: "lazypull layer verify layer.esgz --toc-digest sha256:…", description: "Check a layer against its annotation" },
+    {
+      command: "lazypull layer verify layer.esgz --toc-digest sha256:…",
+      description: "Check a layer against its annotation",
+    },
   ]),
 )
 
@@ -127,7 +145,10 @@ const cat = Command.make(
     blob: Argument.String("BLOB"),
     path: Argument.String("PATH"),
     toc: Flag.String("toc").pipe(Flag.optional),
-    stats: Flag.Boolean("stats").pipe(Flag.withDescription("Print reads and bytes fetched to stderr"), Flag.withDefault(false)),
+    stats: Flag.Boolean("stats").pipe(
+      Flag.withDescription("Print reads and bytes fetched to stderr"),
+      Flag.withDefault(false),
+    ),
     engine,
   },
   (a) =>

@@ -21,7 +21,8 @@ import { CheckFailed } from "../exit.ts"
 type Engine = "node" | "portable"
 
 const engineLayer = (engine: Engine): Layer.Layer<GzipEngine | Sha256 | Scratch | Decompressors> => {
-  const gzip: Layer.Layer<GzipEngine> = engine === "portable" ? PortableEngine.layerGzip : NodeEngine.layerGzip
+  const gzip: Layer.Layer<GzipEngine> =
+    engine === "portable" ? PortableEngine.layerGzip : NodeEngine.layerGzip
   const base = Layer.mergeAll(gzip, NodeEngine.layerSha256, layerScratchFile())
   const decompressors = Layer.effect(
     Decompressors,
@@ -30,7 +31,8 @@ const engineLayer = (engine: Engine): Layer.Layer<GzipEngine | Sha256 | Scratch 
   return Layer.merge(base, decompressors)
 }
 
-const fileError = (e: { message: string }) => new LayerError({ reason: "Io", format: "cli", message: e.message })
+const fileError = (e: { message: string }) =>
+  new LayerError({ reason: "Io", format: "cli", message: e.message })
 
 const print = (s: string) => Effect.sync(() => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`))
 const printJson = (v: unknown) => print(JSON.stringify(v, null, 2))
@@ -38,7 +40,8 @@ const printJson = (v: unknown) => print(JSON.stringify(v, null, 2))
 const readLocal = (path: string, what: string) =>
   Effect.tryPromise({
     try: () => readFileNode(path),
-    catch: (e) => new LayerError({ reason: "Io", format: "cli", message: `cannot read ${what} ${path}: ${String(e)}` }),
+    catch: (e) =>
+      new LayerError({ reason: "Io", format: "cli", message: `cannot read ${what} ${path}: ${String(e)}` }),
   })
 
 export interface ConvertArgs {
@@ -59,10 +62,20 @@ export interface ConvertArgs {
 export const convert = (a: ConvertArgs) =>
   Effect.gen(function* () {
     if (a.level < 0 || a.level > 9)
-      return yield* Effect.fail(new LayerError({ reason: "BadOption", format: "estargz", message: `--estargz-compression-level ${a.level}: want 0-9` }))
+      return yield* Effect.fail(
+        new LayerError({
+          reason: "BadOption",
+          format: "estargz",
+          message: `--estargz-compression-level ${a.level}: want 0-9`,
+        }),
+      )
     if (a.minChunkSize > 0)
       return yield* Effect.fail(
-        new LayerError({ reason: "BadOption", format: "estargz", message: "--estargz-min-chunk-size is not supported by this version" }),
+        new LayerError({
+          reason: "BadOption",
+          format: "estargz",
+          message: "--estargz-min-chunk-size is not supported by this version",
+        }),
       )
     let prioritized: ReadonlyArray<string> = []
     if (a.recordIn !== undefined) {
@@ -74,7 +87,14 @@ export const convert = (a: ConvertArgs) =>
     const result = yield* Effect.scoped(
       Effect.gen(function* () {
         const input = yield* NodeEngine.fileRangeReader(a.input).pipe(
-          Effect.mapError((e) => new LayerError({ reason: "Io", format: "cli", message: `cannot read ${a.input}: ${e.message}` })),
+          Effect.mapError(
+            (e) =>
+              new LayerError({
+                reason: "Io",
+                format: "cli",
+                message: `cannot read ${a.input}: ${e.message}`,
+              }),
+          ),
         )
         const sink = yield* NodeEngine.atomicFileSink(a.output).pipe(Effect.mapError(fileError))
         const compressor = yield* makeCompressor({ level: a.level })
@@ -106,7 +126,9 @@ export const convert = (a: ConvertArgs) =>
       uncompressedSize: result.uncompressedSize,
       blobSize: result.blobSize,
       annotations: result.annotations,
-      ...(result.externalToc ? { externalTocDigest: result.externalToc.digest, externalTocSize: result.externalToc.bytes.length } : {}),
+      ...(result.externalToc
+        ? { externalTocDigest: result.externalToc.digest, externalTocSize: result.externalToc.bytes.length }
+        : {}),
       ...(result.missedPrioritized.length > 0 ? { missedPrioritized: result.missedPrioritized } : {}),
     }
     if (a.json) return yield* printJson(out)
@@ -118,7 +140,9 @@ export const convert = (a: ConvertArgs) =>
         `  diffID        ${out.diffID}`,
         `  uncompressed  ${out.uncompressedSize} bytes`,
         ...(result.externalToc ? [`  external TOC  ${a.externalToc} (${result.externalToc.digest})`] : []),
-        ...(result.missedPrioritized.length ? [`  not found     ${result.missedPrioritized.join(", ")}`] : []),
+        ...(result.missedPrioritized.length
+          ? [`  not found     ${result.missedPrioritized.join(", ")}`]
+          : []),
       ].join("\n"),
     )
   }).pipe(Effect.provide(engineLayer(a.engine)))
@@ -132,10 +156,17 @@ const withLayer = <A, E, R>(
   Effect.scoped(
     Effect.gen(function* () {
       const reader = yield* NodeEngine.fileRangeReader(blob).pipe(
-        Effect.mapError((e) => new LayerError({ reason: "Io", format: "cli", message: `cannot read ${blob}: ${e.message}` })),
+        Effect.mapError(
+          (e) =>
+            new LayerError({ reason: "Io", format: "cli", message: `cannot read ${blob}: ${e.message}` }),
+        ),
       )
       const externalToc = toc === undefined ? undefined : new Uint8Array(yield* readLocal(toc, "TOC blob"))
-      const layer = yield* openLayer(reader, { name: blob, ...(tocDigest ? { tocDigest } : {}), ...(externalToc ? { externalToc } : {}) })
+      const layer = yield* openLayer(reader, {
+        name: blob,
+        ...(tocDigest ? { tocDigest } : {}),
+        ...(externalToc ? { externalToc } : {}),
+      })
       return yield* f(layer)
     }),
   )
@@ -151,21 +182,39 @@ export interface VerifyArgs {
 
 /** Verifies a layer; a layer that fails any check exits 1 with the reason. */
 export const verify = (a: VerifyArgs) =>
-  withLayer(a.blob, a.toc, a.tocDigest, (layer) => verifyLayer(layer, a.diffId ? { diffId: a.diffId } : {})).pipe(
+  withLayer(a.blob, a.toc, a.tocDigest, (layer) =>
+    verifyLayer(layer, a.diffId ? { diffId: a.diffId } : {}),
+  ).pipe(
     Effect.flatMap((report) =>
       a.json
-        ? printJson({ ok: true, tocDigest: report.tocDigest, diffID: report.diffId, uncompressedSize: report.uncompressedSize, files: report.files })
+        ? printJson({
+            ok: true,
+            tocDigest: report.tocDigest,
+            diffID: report.diffId,
+            uncompressedSize: report.uncompressedSize,
+            files: report.files,
+          })
         : print(
             `ok ${a.blob}: ${report.format}, ${report.files.length} files, ${report.chunkCount} chunks verified, TOC ${report.tocDigest}, diffID ${report.diffId}`,
           ),
     ),
-    Effect.catchTag("LayerError", (e): Effect.Effect<never, LayerError | CheckFailed> =>
-      e.reason === "Io"
-        ? Effect.fail(e)
-        : Effect.flatMap(
-            a.json ? printJson({ ok: false, reason: e.reason, error: e.message, ...(e.offset !== undefined ? { offset: e.offset } : {}), ...(e.entry ? { entry: e.entry } : {}) }) : Effect.void,
-            () => Effect.fail(new CheckFailed(`${e.reason}: ${e.message}`)),
-          ),
+    Effect.catchTag(
+      "LayerError",
+      (e): Effect.Effect<never, LayerError | CheckFailed> =>
+        e.reason === "Io"
+          ? Effect.fail(e)
+          : Effect.flatMap(
+              a.json
+                ? printJson({
+                    ok: false,
+                    reason: e.reason,
+                    error: e.message,
+                    ...(e.offset !== undefined ? { offset: e.offset } : {}),
+                    ...(e.entry ? { entry: e.entry } : {}),
+                  })
+                : Effect.void,
+              () => Effect.fail(new CheckFailed(`${e.reason}: ${e.message}`)),
+            ),
     ),
     Effect.provide(engineLayer(a.engine)),
   )
@@ -177,19 +226,31 @@ export const ls = (a: { blob: string; toc: string | undefined; engine: Engine; j
     if (a.json) return printJson(files)
     return print(
       files
-        .map((f) => `${f.mode.padStart(6)} ${String(f.uid).padStart(5)} ${String(f.gid).padStart(5)} ${String(f.size).padStart(10)} ${f.type.padEnd(8)} ${f.name}${f.linkName ? ` -> ${f.linkName}` : ""}`)
+        .map(
+          (f) =>
+            `${f.mode.padStart(6)} ${String(f.uid).padStart(5)} ${String(f.gid).padStart(5)} ${String(f.size).padStart(10)} ${f.type.padEnd(8)} ${f.name}${f.linkName ? ` -> ${f.linkName}` : ""}`,
+        )
         .join("\n"),
     )
   }).pipe(Effect.provide(engineLayer(a.engine)))
 
 /** Writes one file's bytes to stdout. */
-export const cat = (a: { blob: string; path: string; toc: string | undefined; stats: boolean; engine: Engine }) =>
+export const cat = (a: {
+  blob: string
+  path: string
+  toc: string | undefined
+  stats: boolean
+  engine: Engine
+}) =>
   withLayer(a.blob, a.toc, undefined, (layer) =>
     Effect.gen(function* () {
       const before = { reads: layer.reader.stats.reads, bytes: layer.reader.stats.bytes }
       const bytes = yield* readFile(layer, a.path)
       yield* Effect.promise(
-        () => new Promise<void>((resolve, reject) => process.stdout.write(bytes, (e) => (e ? reject(e) : resolve()))),
+        () =>
+          new Promise<void>((resolve, reject) =>
+            process.stdout.write(bytes, (e) => (e ? reject(e) : resolve())),
+          ),
       )
       if (a.stats)
         yield* Effect.sync(() =>
@@ -199,4 +260,3 @@ export const cat = (a: { blob: string; path: string; toc: string | undefined; st
         )
     }),
   ).pipe(Effect.provide(engineLayer(a.engine)))
-

@@ -47,21 +47,33 @@ export interface LayerPluginUnderTest<R> {
   readonly layer: Layer.Layer<R | Sha256>
   /** Which options this plugin supports (external TOC and keep-diff-id are eStargz only). */
   readonly supports: { readonly externalToc: boolean; readonly keepDiffId: boolean }
-  convert(tar: Uint8Array, options: SuiteConvertOptions): Effect.Effect<SuiteConverted, unknown, R>
+  convert(tar: Uint8Array, options: SuiteConvertOptions): Effect.Effect<SuiteConverted, unknown, R | Sha256>
   /** Opens the blob with its TOC digest and returns the files of its TOC. */
-  facts(c: SuiteConverted): Effect.Effect<ReadonlyArray<SuiteFact>, unknown, R>
+  facts(c: SuiteConverted): Effect.Effect<ReadonlyArray<SuiteFact>, unknown, R | Sha256>
   /** Names of the TOC's non-chunk entries, in order (landmarks included). */
-  tocNames(c: SuiteConverted): Effect.Effect<ReadonlyArray<string>, unknown, R>
+  tocNames(c: SuiteConverted): Effect.Effect<ReadonlyArray<string>, unknown, R | Sha256>
   /** Reads a file lazily (range optional). */
-  readFile(c: SuiteConverted, path: string, range?: { offset: number; length: number }): Effect.Effect<Uint8Array, unknown, R>
+  readFile(
+    c: SuiteConverted,
+    path: string,
+    range?: { offset: number; length: number },
+  ): Effect.Effect<Uint8Array, unknown, R | Sha256>
   /** Full verification; returns diffID and size of the decompressed blob. */
-  verify(c: SuiteConverted): Effect.Effect<{ diffId: string; uncompressedSize: number }, unknown, R>
+  verify(c: SuiteConverted): Effect.Effect<{ diffId: string; uncompressedSize: number }, unknown, R | Sha256>
   /** Compresses a tar the way a source layer would be (gzip), to test compressed inputs. */
-  compressInput?(tar: Uint8Array): Effect.Effect<Uint8Array, unknown, R>
+  compressInput?(tar: Uint8Array): Effect.Effect<Uint8Array, unknown, R | Sha256>
 }
 
 const SPECIAL = new Set([".prefetch.landmark", ".no.prefetch.landmark", "stargz.index.json"])
-const TYPES: Record<string, string> = { "0": "reg", "1": "hardlink", "2": "symlink", "3": "char", "4": "block", "5": "dir", "6": "fifo" }
+const TYPES: Record<string, string> = {
+  "0": "reg",
+  "1": "hardlink",
+  "2": "symlink",
+  "3": "char",
+  "4": "block",
+  "5": "dir",
+  "6": "fifo",
+}
 
 const b64 = (v: Uint8Array) => {
   let s = ""
@@ -122,15 +134,38 @@ const T = 1_700_000_000
 const enc = new TextEncoder()
 
 /** The "various files" tree of the reference suite, plus whiteouts, opaque dir and edge sizes. */
-export const variousFiles = (prefix: string, chunk: number, withXattrs: boolean, empty = false): Array<Item> => {
+export const variousFiles = (
+  prefix: string,
+  chunk: number,
+  withXattrs: boolean,
+  empty = false,
+): Array<Item> => {
   const p = (n: string) => prefix + n
   const file = (name: string, size: number, seed: number, extra: Partial<TarEntryInput> = {}): Item => {
     const s = empty ? 0 : size
-    return { entry: { name: p(name), typeflag: "0", size: s, mode: 0o644, mtime: T, ...extra }, data: content(s, seed) }
+    return {
+      entry: { name: p(name), typeflag: "0", size: s, mode: 0o644, mtime: T, ...extra },
+      data: content(s, seed),
+    }
   }
   const items: Array<Item> = [
-    { entry: { name: p("foo/"), typeflag: "5", mode: 0o755, mtime: T, ...(withXattrs ? { xattrs: { "user.dir": enc.encode("d") } } : {}) } },
-    file("foo/small", 10, 1, withXattrs ? { xattrs: { "user.bin": new Uint8Array([0xff, 0, 0x7a]), "user.empty": new Uint8Array(0) } } : {}),
+    {
+      entry: {
+        name: p("foo/"),
+        typeflag: "5",
+        mode: 0o755,
+        mtime: T,
+        ...(withXattrs ? { xattrs: { "user.dir": enc.encode("d") } } : {}),
+      },
+    },
+    file(
+      "foo/small",
+      10,
+      1,
+      withXattrs
+        ? { xattrs: { "user.bin": new Uint8Array([0xff, 0, 0x7a]), "user.empty": new Uint8Array(0) } }
+        : {},
+    ),
     file("foo/big", chunk * 2 + chunk / 2 + 3, 2),
     file("foo/exact", chunk, 3),
     file("foo/double", chunk * 2, 4),
@@ -200,7 +235,11 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
     for (const format of ["ustar", "pax", "gnu"] as const) {
       for (const prefix of ["", "./", "/"]) {
         it.effect(`various files, ${format}, prefix ${JSON.stringify(prefix)}`, () =>
-          run(Effect.asVoid(roundTrip(tarOf(variousFiles(prefix, CHUNK, format === "pax"), format), { chunkSize: CHUNK }))),
+          run(
+            Effect.asVoid(
+              roundTrip(tarOf(variousFiles(prefix, CHUNK, format === "pax"), format), { chunkSize: CHUNK }),
+            ),
+          ),
         )
       }
     }
@@ -220,7 +259,13 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
                 { entry: { name: "baz.txt", typeflag: "0", size: 3, mtime: T }, data: enc.encode("abc") },
                 { entry: { name: "foo/", typeflag: "5", mode: 0o755, mtime: T } },
                 {
-                  entry: { name: "foo/bar.txt", typeflag: "0", size: 5, mtime: T, xattrs: { "user.x": enc.encode("y") } },
+                  entry: {
+                    name: "foo/bar.txt",
+                    typeflag: "0",
+                    size: 5,
+                    mtime: T,
+                    xattrs: { "user.x": enc.encode("y") },
+                  },
                   data: enc.encode("hello"),
                 },
               ],
@@ -239,7 +284,10 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
           for (const format of ["pax", "gnu"] as const) {
             const items: Array<Item> = [
               { entry: { name: long, typeflag: "0", size: 7, mtime: T }, data: enc.encode("content") },
-              { entry: { name: "ünïcødé/файл.txt", typeflag: "0", size: 2, mtime: T }, data: enc.encode("hi") },
+              {
+                entry: { name: "ünïcødé/файл.txt", typeflag: "0", size: 2, mtime: T },
+                data: enc.encode("hi"),
+              },
               { entry: { name: "l", typeflag: "2", linkname: "t".repeat(165), mtime: T } },
             ]
             yield* roundTrip(tarOf(items, format), { chunkSize: CHUNK })
@@ -278,7 +326,9 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
     it.effect("no prioritized files: .no.prefetch.landmark comes first", () =>
       run(
         Effect.gen(function* () {
-          const c = yield* plugin.convert(tarOf(variousFiles("", CHUNK, false), "ustar"), { chunkSize: CHUNK })
+          const c = yield* plugin.convert(tarOf(variousFiles("", CHUNK, false), "ustar"), {
+            chunkSize: CHUNK,
+          })
           const names = yield* plugin.tocNames(c)
           expect(names[0]).toBe(".no.prefetch.landmark")
           expect(names).not.toContain(".prefetch.landmark")
@@ -286,24 +336,32 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
       ),
     )
 
-    it.effect("prioritized files come first, with parents and hardlink targets, then .prefetch.landmark", () =>
-      run(
-        Effect.gen(function* () {
-          const tar = tarOf(variousFiles("./", CHUNK, false), "gnu")
-          const c = yield* roundTrip(tar, { chunkSize: CHUNK, prioritizedFiles: ["foo/hard", "/toplevel", "missing/file"] })
-          const names = (yield* plugin.tocNames(c)).map(cleanEntryName)
-          const lm = names.indexOf(".prefetch.landmark")
-          expect(names.slice(0, lm)).toEqual(["foo", "foo/small", "foo/hard", "toplevel"])
-          expect(names).not.toContain(".no.prefetch.landmark")
-        }),
-      ),
+    it.effect(
+      "prioritized files come first, with parents and hardlink targets, then .prefetch.landmark",
+      () =>
+        run(
+          Effect.gen(function* () {
+            const tar = tarOf(variousFiles("./", CHUNK, false), "gnu")
+            const c = yield* roundTrip(tar, {
+              chunkSize: CHUNK,
+              prioritizedFiles: ["foo/hard", "/toplevel", "missing/file"],
+            })
+            const names = (yield* plugin.tocNames(c)).map(cleanEntryName)
+            const lm = names.indexOf(".prefetch.landmark")
+            expect(names.slice(0, lm)).toEqual(["foo", "foo/small", "foo/hard", "toplevel"])
+            expect(names).not.toContain(".no.prefetch.landmark")
+          }),
+        ),
     )
 
     it.effect("a file under implicit parent dirs can be prioritized", () =>
       run(
         Effect.gen(function* () {
           const tar = tarOf(variousFiles("", CHUNK, false), "ustar")
-          const c = yield* plugin.convert(tar, { chunkSize: CHUNK, prioritizedFiles: ["implicit/parent/file.txt"] })
+          const c = yield* plugin.convert(tar, {
+            chunkSize: CHUNK,
+            prioritizedFiles: ["implicit/parent/file.txt"],
+          })
           const names = yield* plugin.tocNames(c)
           expect(names.slice(0, 2)).toEqual(["implicit/parent/file.txt", ".prefetch.landmark"])
         }),
@@ -332,7 +390,11 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
             junk.fill(0x41, tar.length)
             const sha = yield* Sha256
             for (const input of [tar, junk]) {
-              const c = yield* roundTrip(tar, { chunkSize: CHUNK, externalToc: true, keepDiffId: true }, input)
+              const c = yield* roundTrip(
+                tar,
+                { chunkSize: CHUNK, externalToc: true, keepDiffId: true },
+                input,
+              )
               const h = sha.make()
               h.update(input)
               expect(c.diffId).toBe(`sha256:${h.hex()}`)
@@ -346,7 +408,9 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
     it.effect("a corrupted chunk, a wrong TOC digest and a truncated blob are rejected", () =>
       run(
         Effect.gen(function* () {
-          const c = yield* plugin.convert(tarOf(variousFiles("", CHUNK, false), "ustar"), { chunkSize: CHUNK })
+          const c = yield* plugin.convert(tarOf(variousFiles("", CHUNK, false), "ustar"), {
+            chunkSize: CHUNK,
+          })
           const flipped = c.blob.slice()
           flipped[Math.floor(c.blob.length / 3)]! ^= 0x55
           const bad1 = yield* Effect.result(plugin.verify({ ...c, blob: flipped }))
@@ -354,7 +418,9 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
           const bad2 = yield* Effect.result(plugin.facts({ ...c, tocDigest: `sha256:${"0".repeat(64)}` }))
           expect(bad2._tag).toBe("Failure")
           for (const cut of [1, 10, 60, Math.floor(c.blob.length / 2)]) {
-            const bad3 = yield* Effect.result(plugin.verify({ ...c, blob: c.blob.subarray(0, c.blob.length - cut) }))
+            const bad3 = yield* Effect.result(
+              plugin.verify({ ...c, blob: c.blob.subarray(0, c.blob.length - cut) }),
+            )
             expect(bad3._tag).toBe("Failure")
           }
         }),
@@ -367,7 +433,11 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
           const arbItem = fc.record({
             name: fc.stringMatching(/^[a-z0-9._-]{1,12}(\/[a-z0-9._-]{1,12}){0,3}$/),
             kind: fc.constantFrom("reg", "reg", "reg", "dir", "symlink"),
-            size: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3 * 512 }), fc.integer({ min: 512, max: 3 * 1024 })),
+            size: fc.oneof(
+              fc.constant(0),
+              fc.integer({ min: 1, max: 3 * 512 }),
+              fc.integer({ min: 512, max: 3 * 1024 }),
+            ),
             seed: fc.integer({ min: 0, max: 1000 }),
           })
           const samples = fc.sample(fc.array(arbItem, { maxLength: 12 }), { numRuns: 25, seed: 42 })
@@ -386,7 +456,10 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
                   ? { entry: { name: `${s.name}/`, typeflag: "5", mode: 0o755, mtime: T } }
                   : s.kind === "symlink"
                     ? { entry: { name: s.name, typeflag: "2", linkname: "target", mtime: T } }
-                    : { entry: { name: s.name, typeflag: "0", size: s.size, mode: 0o644, mtime: T }, data: content(s.size, s.seed) },
+                    : {
+                        entry: { name: s.name, typeflag: "0", size: s.size, mode: 0o644, mtime: T },
+                        data: content(s.size, s.seed),
+                      },
               )
             yield* roundTrip(tarOf(items, "pax"), { chunkSize: 1024 })
           }
