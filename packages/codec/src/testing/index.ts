@@ -1,0 +1,7 @@
+/** Shared conformance suites for engines (`gzipEngineSuite`, `sha256Suite`) and their test helpers. */
+export * from "./GzipEngineSuite.ts"
+export * from "./GzipMember.ts"
+export * from "./Sha256Suite.ts"
+export * from "./TestData.ts"
+/** The conformance suite every layer format plugin runs (`layerFormatSuite`). */
+export * from "./LayerSuite.ts"
