@@ -1,0 +1,18 @@
+import type { GzipEngine, Sha256 } from "@lazypull/codec"
+import { Layer } from "effect"
+import * as PortableGzip from "./PortableGzip.ts"
+import * as PortableSha256 from "./PortableSha256.ts"
+
+/** `GzipEngine` on fflate. */
+export const layerGzip: Layer.Layer<GzipEngine> = PortableGzip.layer
+
+/** `Sha256` on @noble/hashes. */
+export const layerSha256: Layer.Layer<Sha256> = PortableSha256.layer
+
+/**
+ * Every engine service in portable JavaScript (no `node:*`): `GzipEngine` + `Sha256`.
+ *
+ * @example
+ * program.pipe(Effect.provide(PortableEngine.layer))
+ */
+export const layer: Layer.Layer<GzipEngine | Sha256> = Layer.mergeAll(layerGzip, layerSha256)
