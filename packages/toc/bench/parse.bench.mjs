@@ -1,13 +1,69 @@
-// Generates a 100k-entry eStargz TOC, then times parseToc and TocIndex.build and reports heap use.
-// Run after `tsc -b` (it imports dist/): node --expose-gc bench/parse.bench.mjs [entries]
+// Times parseToc and TocIndex.build on a generated 100k-entry TOC and reports heap use.
+// Run after `tsc -b` (it imports dist/): node bench/parse.bench.mjs [entries] [heapLimitMiB]
+// The parent generates the JSON (estargz and compact style) into temporary files; a child process started with
+// --max-old-space-size=<heapLimitMiB> (default 100) parses and indexes them, so the heap bound is enforced.
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { parseToc, serializeToc, TocIndex } from "../dist/index.js"
 
-const N = Number(process.argv[2] ?? 100_000)
-const gc = globalThis.gc ?? (() => {})
 const mib = (n) => (n / 1048576).toFixed(1)
+
+if (process.argv[2] === "--child") {
+  const [, , , file, label, dataEndText] = process.argv
+  const bytes = new Uint8Array(readFileSync(file))
+  const dataEnd = Number(dataEndText)
+  const gc = globalThis.gc
+  const heap = () => process.memoryUsage().heapUsed
+  // One round in its own scope, so that nothing of it survives into the next.
+  const round = () => {
+    gc()
+    const h0 = heap()
+    const t0 = performance.now()
+    const parsed = Effect.runSync(parseToc(bytes))
+    const t1 = performance.now()
+    const hParse = heap()
+    gc()
+    const tocHeap = heap() - h0
+    const t2 = performance.now()
+    const index = Effect.runSync(TocIndex.build(parsed, { dataEnd }))
+    const t3 = performance.now()
+    const hBuild = heap()
+    gc()
+    return {
+      parse: (t1 - t0) / 1000,
+      build: (t3 - t2) / 1000,
+      parseGrowth: hParse - h0,
+      buildGrowth: hBuild - h0,
+      tocHeap,
+      allHeap: heap() - h0,
+      nodes: [...index.nodes()].length,
+    }
+  }
+  const ROUNDS = 7
+  const rs = Array.from({ length: ROUNDS }, round)
+  const med = (k) => rs.map((r) => r[k]).sort((a, b) => a - b)[ROUNDS >> 1]
+  const min = (k) => Math.min(...rs.map((r) => r[k]))
+  const max = (k) => Math.max(...rs.map((r) => r[k]))
+  console.log(
+    `${label} (${mib(bytes.length)} MiB JSON): parseToc ${min("parse").toFixed(3)} s best / ${med("parse").toFixed(3)} s median; ` +
+      `TocIndex.build ${min("build").toFixed(3)} s best / ${med("build").toFixed(3)} s median (${rs[0].nodes} nodes)`,
+  )
+  console.log(
+    `${label}: heap growth during parse ${mib(max("parseGrowth"))} MiB (before GC), parsed Toc retained ${mib(med("tocHeap"))} MiB; ` +
+      `growth by the end of build ${mib(max("buildGrowth"))} MiB, Toc + index retained ${mib(med("allHeap"))} MiB`,
+  )
+  process.exit(0)
+}
+
+const N = Number(process.argv[2] ?? 100_000)
+const LIMIT = Number(process.argv[3] ?? 100)
 const hex = (i) => i.toString(16).padStart(64, "0")
 
+// A layer-like mix: directories, small files, symlinks, and a 3-chunk file every 50 entries.
 const makeToc = () => {
   const entries = [
     {
@@ -37,7 +93,6 @@ const makeToc = () => {
         mode: 511,
       })
     } else if (i % 50 === 7) {
-      // a 3-chunk file (chunk size 4 MiB)
       const size = 2 * 4194304 + 1000
       entries.push({
         name,
@@ -89,56 +144,32 @@ const makeToc = () => {
 }
 
 const { toc, dataEnd } = makeToc()
-const json = serializeToc(toc, "estargz")
-const compact = serializeToc(toc, "compact")
-toc.entries.length = 0
-gc()
-console.log(`entries ${N}, estargz JSON ${mib(json.length)} MiB, compact JSON ${mib(compact.length)} MiB`)
-
-const heap = () => process.memoryUsage().heapUsed
-// One round in its own scope, so that nothing of it survives into the next.
-const round = (bytes) => {
-  gc()
-  const h0 = heap()
-  const t0 = performance.now()
-  const parsed = Effect.runSync(parseToc(bytes))
-  const t1 = performance.now()
-  const hParse = heap()
-  gc()
-  const tocHeap = heap() - h0
-  const t2 = performance.now()
-  const index = Effect.runSync(TocIndex.build(parsed, { dataEnd }))
-  const t3 = performance.now()
-  const hBuild = heap()
-  gc()
-  const allHeap = heap() - h0
-  return {
-    parse: (t1 - t0) / 1000,
-    build: (t3 - t2) / 1000,
-    parseAlloc: hParse - h0,
-    buildAlloc: hBuild - h0 - tocHeap,
-    tocHeap,
-    indexHeap: allHeap - tocHeap,
-    nodes: [...index.nodes()].length,
+const dir = mkdtempSync(join(tmpdir(), "lazypull-toc-bench-"))
+try {
+  const files = []
+  for (const style of ["estargz", "compact"]) {
+    const file = join(dir, `${style}.json`)
+    writeFileSync(file, serializeToc(toc, style))
+    files.push([style, file])
   }
+  console.log(`${N} entries; parsing in a child with --max-old-space-size=${LIMIT}`)
+  for (const [style, file] of files) {
+    const child = spawnSync(
+      process.execPath,
+      [
+        "--expose-gc",
+        `--max-old-space-size=${LIMIT}`,
+        fileURLToPath(import.meta.url),
+        "--child",
+        file,
+        style,
+        String(dataEnd),
+      ],
+      { stdio: "inherit" },
+    )
+    if (child.status !== 0)
+      console.log(`${style}: child failed (status ${child.status}, signal ${child.signal})`)
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true })
 }
-
-const ROUNDS = 7
-for (const [label, bytes] of [
-  ["estargz", json],
-  ["compact", compact],
-]) {
-  const rs = Array.from({ length: ROUNDS }, () => round(bytes))
-  const med = (k) => rs.map((r) => r[k]).sort((a, b) => a - b)[ROUNDS >> 1]
-  const min = (k) => Math.min(...rs.map((r) => r[k]))
-  const max = (k) => Math.max(...rs.map((r) => r[k]))
-  console.log(
-    `${label}: parseToc ${min("parse").toFixed(3)} s best / ${med("parse").toFixed(3)} s median, ` +
-      `TocIndex.build ${min("build").toFixed(3)} s best / ${med("build").toFixed(3)} s median (${rs[0].nodes} nodes)`,
-  )
-  console.log(
-    `${label}: heap growth during parse (before GC) ${mib(max("parseAlloc"))} MiB, parsed Toc retained ${mib(med("tocHeap"))} MiB; ` +
-      `build growth ${mib(max("buildAlloc"))} MiB, index retained ${mib(med("indexHeap"))} MiB`,
-  )
-}
-console.log(`process max RSS ${mib(process.resourceUsage().maxRSS * 1024)} MiB`)

@@ -348,9 +348,33 @@ const readXattrs = (
   return { map: out, clean: false }
 }
 
-// Reads one entry. The fast path (a plain object from JSON.parse) reuses the object itself when every key is
-// canonical and no value needs normalising; otherwise a fresh object is built in canonical key order.
+const EXACT_FIELD = new Map<string, Kind>(FIELDS.map((f) => [f, KIND[f]]))
+
+// The common case, allocation-free: a plain object from JSON.parse whose keys are all canonical and whose values
+// are all valid and non-zero is itself the entry. Anything else (including every error) goes to readEntry.
+const isCleanEntry = (v: Record<string, unknown>): boolean => {
+  let hasName = false
+  for (const key in v) {
+    const kind = EXACT_FIELD.get(key)
+    const val = v[key]
+    if (kind === Kind.Str) {
+      if (typeof val !== "string" || val === "" || !(val as WellFormedString).isWellFormed()) return false
+      if (key === "name") hasName = true
+    } else if (kind === Kind.Int) {
+      if (typeof val !== "number" || !(val > 0) || !Number.isSafeInteger(val)) return false
+    } else if (kind === Kind.Map) {
+      const x = readXattrs(val, noCtx)
+      if (x === SKIP || x instanceof Fail || !x.clean) return false
+    } else return false
+  }
+  return hasName && ENTRY_TYPES.has(v.type as string)
+}
+const noCtx = (): [number, string] => [0, ""]
+
+// Reads one entry: the object itself when it is clean (see isCleanEntry), otherwise a fresh object in canonical
+// key order, with Go's semantics for spellings, nulls and zero values, or the error.
 const readEntry = (v: unknown, index: number): TocEntry | Fail | typeof NEED_EXACT => {
+  if (isPlainObject(v) && isCleanEntry(v)) return v as unknown as TocEntry
   const values: Partial<Record<Field, unknown>> = {}
   let clean = true
   let rawName = ""

@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import { compareCodePoints } from "./internal/GoJson.ts"
 import { baseName, cleanEntryName, parentName } from "./internal/Path.ts"
 import { ENTRY_TYPES, type EntryType, type Toc, type TocEntry } from "./Toc.ts"
 import { TocError, type TocErrorReason } from "./TocError.ts"
@@ -68,7 +69,6 @@ export interface TocIndexOptions {
 const DIGEST = /^sha256:[0-9a-f]{64}$/
 
 class ChunkRefImpl implements ChunkRef {
-  compressedEnd = 0
   readonly chunkType?: string
   constructor(
     readonly offset: number,
@@ -76,34 +76,82 @@ class ChunkRefImpl implements ChunkRef {
     readonly chunkOffset: number,
     readonly chunkSize: number,
     readonly chunkDigest: string | undefined,
+    readonly compressedEnd: number,
     readonly entryIndex: number,
     chunkType: string | undefined,
   ) {
-    if (chunkType !== undefined && chunkType !== "") this.chunkType = chunkType
+    if (chunkType !== undefined) this.chunkType = chunkType
+  }
+}
+
+/**
+ * The validated chunk facts of every data entry (`reg` with content, `chunk`), by entry index, kept outside the
+ * JS heap; ChunkRef objects are made from it the first time a file's chunks are asked for.
+ */
+class ChunkTable {
+  readonly offset: Float64Array
+  readonly innerOffset: Float64Array
+  readonly chunkOffset: Float64Array
+  readonly chunkSize: Float64Array
+  readonly compressedEnd: Float64Array
+  readonly chunkDigest: Array<string | undefined>
+  readonly chunkType = new Map<number, string>()
+  constructor(n: number) {
+    this.offset = new Float64Array(n)
+    this.innerOffset = new Float64Array(n)
+    this.chunkOffset = new Float64Array(n)
+    this.chunkSize = new Float64Array(n)
+    this.compressedEnd = new Float64Array(n)
+    this.chunkDigest = new Array(n)
+  }
+  refs(first: number, count: number): ReadonlyArray<ChunkRef> {
+    const out = new Array<ChunkRef>(count)
+    for (let k = 0; k < count; k++) {
+      const i = first + k
+      out[k] = new ChunkRefImpl(
+        this.offset[i]!,
+        this.innerOffset[i]!,
+        this.chunkOffset[i]!,
+        this.chunkSize[i]!,
+        this.chunkDigest[i],
+        this.compressedEnd[i]!,
+        i,
+        this.chunkType.get(i),
+      )
+    }
+    return out
   }
 }
 
 class Node implements TocNode {
   linkCount: number
-  chunks: Array<ChunkRefImpl> = NO_CHUNKS
   target?: Node
   userName?: string
   groupName?: string
   /** Dirs: children in insertion order (names are unique per parent); sorted on first listing. */
   kids: Array<Node> | undefined
   sorted = false
+  /** reg: its chunks are the data entries index .. index + chunkCount - 1 of the table. */
+  chunkCount = 0
+  private made: ReadonlyArray<ChunkRef> | undefined
   constructor(
     readonly name: string,
     readonly entry: TocEntry,
     readonly type: EntryType,
     readonly implicit: boolean,
     readonly index: number,
+    private readonly table: ChunkTable | undefined,
   ) {
     this.linkCount = type === "dir" ? 2 : 1
     this.kids = type === "dir" ? [] : undefined
   }
+  get chunks(): ReadonlyArray<ChunkRef> {
+    if (this.chunkCount === 0) return NO_CHUNKS
+    if (this.made === undefined) this.made = this.table!.refs(this.index, this.chunkCount)
+    return this.made
+  }
 }
-const NO_CHUNKS: Array<ChunkRefImpl> = []
+const NO_CHUNKS: ReadonlyArray<ChunkRef> = []
 
 class BuildError {
   constructor(readonly error: TocError) {}
@@ -194,7 +242,7 @@ export class TocIndex {
     const n = this.byName.get(cleanEntryName(path))
     if (n === undefined || n.kids === undefined) return undefined
     if (!n.sorted) {
-      n.kids.sort((a, b) => compareNames(baseName(a.name), baseName(b.name)))
+      n.kids.sort((a, b) => compareCodePoints(baseName(a.name), baseName(b.name)))
       n.sorted = true
     }
     return n.kids
@@ -224,17 +272,6 @@ export class TocIndex {
   }
 }
 
-const cpKey = (c: number): number => (c < 0xd800 ? c : c < 0xe000 ? c + 0x2000 : c - 0x800)
-const compareNames = (a: string, b: string): number => {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i)
-    const y = b.charCodeAt(i)
-    if (x !== y) return cpKey(x) - cpKey(y)
-  }
-  return a.length - b.length
-}
-
 const buildIndex = (toc: Toc, dataEnd: number): TocIndex | BuildError => {
   if (!(Number.isSafeInteger(dataEnd) && dataEnd >= 0)) {
     return new BuildError(
@@ -255,61 +292,59 @@ const buildIndex = (toc: Toc, dataEnd: number): TocIndex | BuildError => {
     )
   }
   const entries = toc.entries
+  const count = entries.length
+  const table = new ChunkTable(count)
   const byName = new Map<string, Node>()
   const all: Array<Node> = []
-  const refs: Array<ChunkRefImpl> = []
-  const ends: Array<number> = [] // per ref: the file's endOffset, or Infinity
+  const dataIdx = new Int32Array(count) // entry indices of the data entries, in TOC order
+  const fileEnds = new Float64Array(count) // per data entry: its file's endOffset, or +Infinity
+  let dataCount = 0
   const unames = new Map<number, string>()
   const gnames = new Map<number, string>()
 
   // The regular file currently accepting chunk entries.
   let file: Node | undefined
-  let fileIndex = 0
   let fileSize = 0
   let covered = 0
   let fileEnd = Number.POSITIVE_INFINITY
   const closeFile = (): BuildError | undefined => {
     if (file !== undefined && covered !== fileSize) {
-      return bad("BadEntry", fileIndex, file.entry, `chunks cover ${covered} of ${fileSize} bytes`)
+      return bad("BadEntry", file.index, file.entry, `chunks cover ${covered} of ${fileSize} bytes`)
     }
     file = undefined
     return undefined
   }
 
+  // Validates and records one data entry.
   const dataRef = (
     e: TocEntry,
     i: number,
     chunkOffset: number,
     chunkSize: number,
-  ): ChunkRefImpl | BuildError => {
+  ): BuildError | undefined => {
     const offset = e.offset ?? 0
     if (!isCount(e.offset)) return bad("BadOffset", i, e, `offset ${e.offset} is not a non-negative integer`)
     if (!isCount(e.innerOffset))
       return bad("BadOffset", i, e, `innerOffset ${e.innerOffset} is not a non-negative integer`)
     if (offset >= dataEnd)
       return bad("BadOffset", i, e, `offset ${offset} is not below the data end ${dataEnd}`)
-    if (
-      e.chunkDigest !== undefined &&
-      e.chunkDigest !== "" &&
-      e.chunkDigest !== e.digest &&
-      !DIGEST.test(e.chunkDigest)
-    )
-      return bad("BadEntry", i, e, `chunkDigest ${e.chunkDigest} is not sha256:<64 hex>`)
-    const ref = new ChunkRefImpl(
-      offset,
-      e.innerOffset ?? 0,
-      chunkOffset,
-      chunkSize,
-      e.chunkDigest === "" ? undefined : e.chunkDigest,
-      i,
-      e.chunkType,
-    )
-    refs.push(ref)
-    ends.push(fileEnd)
-    return ref
+    if (offset >= fileEnd)
+      return bad("BadOffset", i, e, `offset ${offset} is not below the file's endOffset ${fileEnd}`)
+    const digest = e.chunkDigest === "" ? undefined : e.chunkDigest
+    if (digest !== undefined && digest !== e.digest && !DIGEST.test(digest))
+      return bad("BadEntry", i, e, `chunkDigest ${digest} is not sha256:<64 hex>`)
+    table.offset[i] = offset
+    table.innerOffset[i] = e.innerOffset ?? 0
+    table.chunkOffset[i] = chunkOffset
+    table.chunkSize[i] = chunkSize
+    table.chunkDigest[i] = digest
+    if (e.chunkType !== undefined && e.chunkType !== "") table.chunkType.set(i, e.chunkType)
+    dataIdx[dataCount] = i
+    fileEnds[dataCount++] = fileEnd
+    return undefined
   }
 
-  for (let i = 0; i < entries.length; i++) {
+  for (let i = 0; i < count; i++) {
     const e = entries[i]!
     if (typeof e !== "object" || e === null || typeof e.name !== "string" || !ENTRY_TYPES.has(e.type)) {
       return bad("BadEntry", i, undefined, `not a valid entry (type ${String((e as TocEntry | null)?.type)})`)
@@ -333,9 +368,9 @@ const buildIndex = (toc: Toc, dataEnd: number): TocIndex | BuildError => {
       const cs = e.chunkSize || fileSize - co
       if (co + cs > fileSize)
         return bad("BadEntry", i, e, `chunk [${co}, ${co + cs}) exceeds the file size ${fileSize}`)
-      const ref = dataRef(e, i, co, cs)
-      if (ref instanceof BuildError) return ref
-      file.chunks.push(ref)
+      const err = dataRef(e, i, co, cs)
+      if (err !== undefined) return err
+      file.chunkCount++
       covered += cs
       continue
     }
@@ -343,7 +378,7 @@ const buildIndex = (toc: Toc, dataEnd: number): TocIndex | BuildError => {
     const closed = closeFile()
     if (closed !== undefined) return closed
     const name = cleanEntryName(e.name)
-    const node = new Node(name, e, e.type, false, i)
+    const node = new Node(name, e, e.type, false, i, table)
     const uid = e.uid ?? 0
     const gid = e.gid ?? 0
     if (e.userName !== undefined && e.userName !== "") unames.set(uid, e.userName)
@@ -356,7 +391,6 @@ const buildIndex = (toc: Toc, dataEnd: number): TocIndex | BuildError => {
     if (e.type === "reg") {
       const size = e.size ?? 0
       file = node
-      fileIndex = i
       fileSize = size
       covered = 0
       fileEnd = Number.POSITIVE_INFINITY
@@ -369,14 +403,11 @@ const buildIndex = (toc: Toc, dataEnd: number): TocIndex | BuildError => {
             return bad("BadOffset", i, e, `endOffset ${e.endOffset} is past the data end ${dataEnd}`)
           fileEnd = e.endOffset
         }
-        node.chunks = []
-        const ref = dataRef(e, i, 0, cs)
-        if (ref instanceof BuildError) return ref
-        node.chunks.push(ref)
+        const err = dataRef(e, i, 0, cs)
+        if (err !== undefined) return err
+        node.chunkCount = 1
         covered = cs
       }
-    } else {
-      file = undefined
     }
     byName.set(name, node)
     all.push(node)
@@ -384,28 +415,14 @@ const buildIndex = (toc: Toc, dataEnd: number): TocIndex | BuildError => {
   const closed = closeFile()
   if (closed !== undefined) return closed
 
-  // endOffset must lie past every chunk of its file.
-  for (let k = 0; k < refs.length; k++) {
-    if (refs[k]!.offset >= ends[k]!) {
-      const r = refs[k]!
-      return bad(
-        "BadOffset",
-        r.entryIndex,
-        entries[r.entryIndex],
-        `offset ${r.offset} is not below the file's endOffset ${ends[k]}`,
-      )
-    }
-  }
-
-  // Compressed ranges: the next greater data offset, or dataEnd (FORMATS §3.8).
-  const sorted = new Float64Array(refs.length)
-  for (let k = 0; k < refs.length; k++) sorted[k] = refs[k]!.offset
+  // Compressed ranges: the next greater data offset, or dataEnd (FORMATS §3.8), within the file's endOffset.
+  const sorted = new Float64Array(dataCount)
+  for (let k = 0; k < dataCount; k++) sorted[k] = table.offset[dataIdx[k]!]!
   sorted.sort()
-  for (let k = 0; k < refs.length; k++) {
-    const r = refs[k]!
-    const j = upperBound(sorted, sorted.length, r.offset)
-    const next = j < sorted.length ? sorted[j]! : dataEnd
-    r.compressedEnd = Math.min(next, ends[k]!)
+  for (let k = 0; k < dataCount; k++) {
+    const i = dataIdx[k]!
+    const j = upperBound(sorted, dataCount, table.offset[i]!)
+    table.compressedEnd[i] = Math.min(j < dataCount ? sorted[j]! : dataEnd, fileEnds[k]!)
   }
 
   // Winners: the last entry for each name, in TOC order.
@@ -417,7 +434,7 @@ const buildIndex = (toc: Toc, dataEnd: number): TocIndex | BuildError => {
 
   let root = byName.get("")
   if (root === undefined) {
-    root = new Node("", impliedDir(""), "dir", true, -1)
+    root = new Node("", impliedDir(""), "dir", true, -1, undefined)
     byName.set("", root)
   } else if (root.type !== "dir") {
     return bad("BadEntry", root.index, root.entry, `the root entry must be a directory, not ${root.type}`)
@@ -454,7 +471,7 @@ const buildIndex = (toc: Toc, dataEnd: number): TocIndex | BuildError => {
       }
       while (missing.length > 0) {
         const d = missing.pop()!
-        const dir = new Node(d, impliedDir(d), "dir", true, -1)
+        const dir = new Node(d, impliedDir(d), "dir", true, -1, undefined)
         byName.set(d, dir)
         p.kids!.push(dir)
         p.linkCount++
