@@ -204,6 +204,11 @@ describe("parseToc: Go's tolerance and strictness", () => {
     })
     // a null after a value leaves the earlier value in place
     expect(ok(one('{"name":"a","type":"reg","size":5,"size":null}')).entries[0]!.size).toBe(5)
+    // but null clears a map or a slice, as Go sets them to nil
+    expect(
+      ok(one('{"name":"a","type":"dir","xattrs":{"k":"YQ=="},"xattrs":null}')).entries[0]!.xattrs,
+    ).toBeUndefined()
+    expect(ok('{"version":1,"entries":[{"name":"a","type":"dir"}],"entries":null}').entries).toEqual([])
     expect(ok('{"version":1,"entries":null}').entries).toEqual([])
     expect(ok(one('{"name":"a","type":"dir","xattrs":{"user.x":null}}')).entries[0]!.xattrs).toEqual({
       "user.x": "",

@@ -180,7 +180,7 @@ const foldKey = (k: string): string =>
     .toUpperCase()
     .replace(/\u017f/g, "S")
     .replace(/\u212a/g, "K")
-const foldNonAscii = (k: string): string => {
+const goFold = (k: string): string => {
   let out = ""
   for (let i = 0; i < k.length; i++) {
     const c = k.charCodeAt(i)
@@ -199,13 +199,13 @@ const makeLookup = (names: ReadonlyArray<string>) => {
     exact.set(n, i)
     folded.set(foldKey(n), i)
   })
-  return (key: string): number => exact.get(key) ?? folded.get(foldNonAscii(key)) ?? -1
+  return (key: string): number => exact.get(key) ?? folded.get(goFold(key)) ?? -1
 }
 const entryField = makeLookup(FIELDS)
 const TOP_FIELDS = ["version", "entries", "tarSplitDigest"] as const
 const topField = makeLookup(TOP_FIELDS)
 
-/** Thrown internally when the fast path meets something only the exact parser reproduces faithfully. */
+/** Returned when the fast path meets something only the exact parser reproduces faithfully. */
 const NEED_EXACT: unique symbol = Symbol("NEED_EXACT")
 /** A field value of JSON `null`: Go leaves the field unchanged. */
 const SKIP: unique symbol = Symbol("SKIP")
@@ -372,61 +372,48 @@ const isCleanEntry = (v: Record<string, unknown>): boolean => {
 const noCtx = (): [number, string] => [0, ""]
 
 // Reads one entry: the object itself when it is clean (see isCleanEntry), otherwise a fresh object in canonical
-// key order, with Go's semantics for spellings, nulls and zero values, or the error.
+// key order, with Go's semantics for spellings (later wins), nulls and zero values, or the error.
 const readEntry = (v: unknown, index: number): TocEntry | Fail | typeof NEED_EXACT => {
   if (isPlainObject(v) && isCleanEntry(v)) return v as unknown as TocEntry
   const values: Partial<Record<Field, unknown>> = {}
-  let clean = true
   let rawName = ""
   const ctx = (): [number, string] => [index, rawName]
   const take = (key: string, val: unknown, fast: boolean): Fail | typeof NEED_EXACT | undefined => {
     const f = entryField(key)
-    if (f < 0) {
-      clean = false
-      return undefined
-    }
+    if (f < 0) return undefined
     const field = FIELDS[f]!
-    if (field !== key) clean = false
-    if (fast && Object.hasOwn(values, field)) return NEED_EXACT // two spellings of one key: order matters
-    let r: unknown
+    // JSON.parse kept only the last of duplicate keys; with two spellings of one key the order matters
+    if (fast && Object.hasOwn(values, field)) return NEED_EXACT
     switch (KIND[field]) {
       case Kind.Str: {
         const s = readStr(val, field, ctx)
         if (s instanceof Fail) return s
-        if (s !== SKIP) {
-          const w = wellFormed(s)
-          if (w !== s || w === "") clean = false
-          if (field === "name") rawName = w
-          r = w
-        } else r = s
-        break
+        if (s === SKIP) {
+          if (fast) values[field] = undefined // seen, value unchanged
+          return undefined
+        }
+        values[field] = wellFormed(s)
+        if (field === "name") rawName = values[field] as string
+        return undefined
       }
       case Kind.Int: {
         const n = readInt(val, field, ctx)
         if (n instanceof Fail) return n
-        if (n === 0 || n !== val) clean = false
-        r = n
-        break
+        if (n !== SKIP) values[field] = n
+        else if (fast) values[field] = undefined
+        return undefined
       }
       case Kind.Map: {
+        // null sets a Go map to nil
         const x = readXattrs(val, ctx)
         if (x instanceof Fail) return x
-        if (x === SKIP || !x.clean) clean = false
-        r = x === SKIP ? SKIP : x.map
-        break
+        values[field] = x === SKIP ? undefined : x.map
+        return undefined
       }
     }
-    if (r === SKIP) {
-      clean = false
-      if (fast) values[field] = undefined // seen (a second spelling must take the exact path), no value
-      return undefined
-    }
-    values[field] = r
-    return undefined
   }
 
   if (v instanceof JObj) {
-    clean = false
     for (let k = 0; k < v.keys.length; k++) {
       const r = take(v.keys[k]!, v.vals[k], false)
       if (r !== undefined) return r
@@ -448,7 +435,6 @@ const readEntry = (v: unknown, index: number): TocEntry | Fail | typeof NEED_EXA
       `${where(index, rawName)}: unknown type ${type === undefined ? "(none)" : JSON.stringify(type)}`,
     )
   }
-  if (clean && Object.hasOwn(values, "name")) return v as unknown as TocEntry
   const out: Record<string, unknown> = { name: typeof values.name === "string" ? values.name : "", type }
   for (let f = 2; f < FIELDS.length; f++) {
     const field = FIELDS[f]!
