@@ -56,6 +56,13 @@ export interface TocTail {
   readonly externalToc?: Uint8Array
 }
 
+/** A compressor that writes one member after another as a stream, with exact sync flushes (min-chunk-size). */
+export interface StreamingMember {
+  write(data: Uint8Array): Effect.Effect<ReadonlyArray<Uint8Array>, LayerError>
+  flush(): Effect.Effect<ReadonlyArray<Uint8Array>, LayerError>
+  finish(): Effect.Effect<ReadonlyArray<Uint8Array>, LayerError>
+}
+
 /**
  * The write side of a layer format (mirrors estargz's Compressor): compress one member/frame, and
  * write TOC + footer.
@@ -64,8 +71,14 @@ export interface Compressor {
   readonly name: string
   /** Compresses `data` into one self-contained member/frame. */
   compressMember(data: Uint8Array): Effect.Effect<Uint8Array, LayerError>
+  /** A streaming member writer, for formats that support min-chunk-size packing (eStargz). */
+  readonly streamingMember?: () => Effect.Effect<StreamingMember, LayerError>
   /** Builds the TOC region and footer; `tocOffset` is where blobBytes will start. */
-  writeTocAndFooter(tocJson: Uint8Array, tocOffset: number, external: boolean): Effect.Effect<TocTail, LayerError>
+  writeTocAndFooter(
+    tocJson: Uint8Array,
+    tocOffset: number,
+    external: boolean,
+  ): Effect.Effect<TocTail, LayerError>
 }
 
 /** The list of decompressors `open` probes, in order (like estargz's WithDecompressors). */

@@ -10,6 +10,19 @@ export interface GzipInflater {
 }
 
 /**
+ * A streaming gzip compressor whose position can be made exact with a sync flush: what the eStargz
+ * writer needs for min-chunk-size (innerOffset) packing, where a member's length decides the layout.
+ */
+export interface GzipDeflater {
+  /** Feeds bytes into the current member; returns compressed bytes that became available. */
+  write(data: Uint8Array): Effect.Effect<ReadonlyArray<Uint8Array>, CodecError>
+  /** Makes the compressed position as exact as the engine can (node:zlib: Z_SYNC_FLUSH) and returns new output. */
+  flush(): Effect.Effect<ReadonlyArray<Uint8Array>, CodecError>
+  /** Ends the current member (trailer written); the next write starts a new member. */
+  finish(): Effect.Effect<ReadonlyArray<Uint8Array>, CodecError>
+}
+
+/**
  * gzip (RFC 1952) as a service: one complete member per `compress` call, so that callers
  * decide where members start (eStargz puts one at every chunk).
  *
@@ -27,5 +40,7 @@ export class GzipEngine extends Context.Service<
     decompress(data: Uint8Array, maxOutput?: number): Effect.Effect<Uint8Array, CodecError>
     /** A streaming inflater over all members of a stream. */
     inflater(): Effect.Effect<GzipInflater, CodecError>
+    /** A streaming deflater producing one member after another, with exact sync flushes. */
+    deflater(level: number): Effect.Effect<GzipDeflater, CodecError>
   }
 >()("@lazypull/codec/GzipEngine") {}

@@ -1,6 +1,7 @@
 import * as zlib from "node:zlib"
 import { CodecError, GzipEngine, type GzipInflater } from "@lazypull/codec"
 import { Effect, Layer } from "effect"
+import { makeDeflater } from "./NodeDeflater.ts"
 
 const CODEC = "gzip/node:zlib"
 // zlib's output buffer size decides how many threadpool round trips one call takes (one per
@@ -211,6 +212,7 @@ export const make = (): GzipEngine["Service"] =>
     compress,
     decompress,
     inflater: () => Effect.sync(makeInflater),
+    deflater: makeDeflater,
   })
 
 /** `GzipEngine` on node:zlib. */

@@ -24,8 +24,17 @@ export const layerScratchFile = (dir: string = tmpdir()): Layer.Layer<Scratch> =
         Effect.gen(function* () {
           const path = join(dir, `lazypull-scratch-${randomBytes(8).toString("hex")}`)
           const fh = yield* Effect.acquireRelease(
-            Effect.tryPromise({ try: () => open(path, "w+", 0o600), catch: (e) => ioFail(`create ${path}: ${String(e)}`) }),
-            (h: FileHandle) => Effect.promise(() => h.close().catch(() => undefined).then(() => rm(path, { force: true }))),
+            Effect.tryPromise({
+              try: () => open(path, "w+", 0o600),
+              catch: (e) => ioFail(`create ${path}: ${String(e)}`),
+            }),
+            (h: FileHandle) =>
+              Effect.promise(() =>
+                h
+                  .close()
+                  .catch(() => undefined)
+                  .then(() => rm(path, { force: true })),
+              ),
           )
           let size = 0
           let sealed: RangeReader | undefined
@@ -70,7 +79,13 @@ export const layerScratchFile = (dir: string = tmpdir()): Layer.Layer<Scratch> =
                             return buf
                           },
                           catch: (e) =>
-                            new RangeReadError({ reason: "Io", source: path, offset, length, message: String(e) }),
+                            new RangeReadError({
+                              reason: "Io",
+                              source: path,
+                              offset,
+                              length,
+                              message: String(e),
+                            }),
                         }),
                       ),
                   }

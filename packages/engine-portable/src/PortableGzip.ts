@@ -2,6 +2,7 @@ import { CodecError, GzipEngine, type GzipInflater } from "@lazypull/codec"
 import { Effect, Layer } from "effect"
 import { gzipSync } from "fflate"
 import { GunzipFailure, MultiMemberGunzip } from "./Gunzip.ts"
+import { makeDeflater } from "./PortableDeflater.ts"
 
 const CODEC = "gzip/fflate"
 /** Input per decoding step in `decompress`, so the output bound is checked often. */
@@ -100,6 +101,7 @@ export const make = (): GzipEngine["Service"] =>
     compress,
     decompress,
     inflater: () => Effect.sync(makeInflater),
+    deflater: makeDeflater,
   })
 
 /** `GzipEngine` on fflate. */

@@ -1,5 +1,13 @@
 import { Effect, Fiber, type Scope } from "effect"
-import { type Compressor, LayerError, Scratch, Sha256, type Sha256Hasher, GzipEngine } from "@lazypull/codec"
+import {
+  type Compressor,
+  LayerError,
+  type StreamingMember,
+  Scratch,
+  Sha256,
+  type Sha256Hasher,
+  GzipEngine,
+} from "@lazypull/codec"
 import type { RangeReader } from "@lazypull/range"
 import { encodeHeader, paddingFor, TarParser, type TarHeader } from "@lazypull/tar"
 import {
@@ -28,6 +36,8 @@ export const UNCOMPRESSED_SIZE_ANNOTATION = "io.containers.estargz.uncompressed-
 export interface BuildOptions {
   /** Uncompressed chunk size (default 4 MiB; <= 0 means default). */
   readonly chunkSize?: number
+  /** Pack chunks into shared members until a member has this many compressed bytes (innerOffset; 0 = off). */
+  readonly minChunkSize?: number
   /** Put the TOC in a separate blob and end the layer with the 46-byte footer. */
   readonly externalToc?: boolean
   /** With externalToc: pass the input tar through byte for byte, so the diffID stays the same. */
@@ -36,7 +46,7 @@ export interface BuildOptions {
   readonly prioritizedFiles?: ReadonlyArray<string>
   /** Fail when a prioritized path is missing (default false: report it in `missedPrioritized`, as ctr-remote convert). */
   readonly strictPrioritized?: boolean
-  /** Members compressed at once (default 4). Output bytes do not depend on it. */
+  /** Chunks' worth of data compressing at once (default 4: memory stays ~ parallelism x chunk size). Output bytes do not depend on it. */
   readonly parallelism?: number
 }
 
@@ -65,6 +75,7 @@ export interface BuildResult {
 export type BuildInput = RangeReader
 
 const FORMAT = "estargz"
+const MAX_INFLIGHT_MEMBERS = 512
 const READ_BLOCK = 1 << 20
 
 const typeOf = (flag: string): EntryType | undefined => {
@@ -136,14 +147,34 @@ class EntryMaker {
   }
 }
 
+/** Where a chunk landed: the member it starts or shares, and how far into that member's output it begins. */
+interface ChunkPlace {
+  readonly member: number
+  readonly innerOffset: number
+}
+
+/** Turns the uncompressed stream into compressed members on the sink. */
+interface Assembler {
+  /** Compressed offset of each member, in order (complete after `finish`). */
+  readonly memberOffsets: ReadonlyArray<number>
+  readonly compressedSize: number
+  readonly uncompressedSize: number
+  append(bytes: Uint8Array): void
+  /** Called before each chunk's payload; `forceNew` for landmarks, which always start a member. */
+  startChunk(forceNew: boolean): Effect.Effect<ChunkPlace, LayerError>
+  finish(): Effect.Effect<void, LayerError>
+  writeRaw(bytes: Uint8Array): Effect.Effect<void, LayerError>
+}
+
 /**
- * Cuts the uncompressed stream into members, keeps `parallelism` members compressing at once, and writes
- * them to the sink in order. Offsets of members are known once they are written.
+ * Classic layout: every chunk starts a member. Keeps members compressing in parallel and writes them to
+ * the sink in order; offsets of members are known once they are written.
  */
-class Assembler {
+class ParallelAssembler implements Assembler {
   private parts: Array<Uint8Array> = []
   private partsLen = 0
-  private readonly inflight: Array<Fiber.Fiber<Uint8Array, LayerError>> = []
+  private readonly inflight: Array<{ fiber: Fiber.Fiber<Uint8Array, LayerError>; size: number }> = []
+  private inflightBytes = 0
   /** Compressed offset of each member, in order, filled as members are written. */
   readonly memberOffsets: Array<number> = []
   private closed = 0
@@ -152,7 +183,8 @@ class Assembler {
   constructor(
     private readonly compressor: Compressor,
     private readonly sink: BlobSink,
-    private readonly parallelism: number,
+    /** Uncompressed bytes allowed in flight (compressing or waiting to be written in order). */
+    private readonly maxInflightBytes: number,
     private readonly diffHash: Sha256Hasher,
     private readonly blobHash: Sha256Hasher,
   ) {}
@@ -163,11 +195,10 @@ class Assembler {
     this.parts.push(bytes)
     this.partsLen += bytes.length
     this.uncompressedSize += bytes.length
-    this.diffHash.update(bytes)
   }
 
-  get currentLength(): number {
-    return this.partsLen
+  startChunk(): Effect.Effect<ChunkPlace, LayerError> {
+    return Effect.map(this.cut(), (member) => ({ member, innerOffset: 0 }))
   }
 
   /** Ends the current member (if it has bytes) and returns the index the next member will have. */
@@ -176,12 +207,18 @@ class Assembler {
     return Effect.gen(function* () {
       if (self.partsLen > 0) {
         const data = concat(self.parts, self.partsLen)
+        self.diffHash.update(data)
         self.parts = []
         self.partsLen = 0
-        const fiber = yield* Effect.forkChild(self.compressor.compressMember(data))
-        self.inflight.push(fiber)
+        const fiber = yield* Effect.forkChild(self.compressor.compressMember(data), {
+          startImmediately: true,
+        })
+        self.inflight.push({ fiber, size: data.length })
+        self.inflightBytes += data.length
         self.closed++
-        while (self.inflight.length > self.parallelism) yield* self.drainOne()
+        // bound memory by bytes, not members: many small members may overtake one big one
+        while (self.inflightBytes > self.maxInflightBytes || self.inflight.length > MAX_INFLIGHT_MEMBERS)
+          yield* self.drainOne()
       }
       return self.closed
     })
@@ -192,7 +229,8 @@ class Assembler {
     return Effect.gen(function* () {
       const f = self.inflight.shift()
       if (!f) return
-      const bytes = yield* Fiber.join(f)
+      self.inflightBytes -= f.size
+      const bytes = yield* Fiber.join(f.fiber)
       self.memberOffsets.push(self.compressedSize)
       self.compressedSize += bytes.length
       self.blobHash.update(bytes)
@@ -214,6 +252,85 @@ class Assembler {
     this.compressedSize += bytes.length
     this.blobHash.update(bytes)
     return this.sink.write(bytes)
+  }
+}
+
+/**
+ * min-chunk-size layout (FORMATS §6.1): one streaming member at a time; before each chunk the deflater is
+ * sync-flushed so the compressed position is exact, and a new member starts only when the current one
+ * has reached `minChunkSize` compressed bytes (or for a landmark). Chunks that share a member are
+ * addressed by `innerOffset`. Sequential, like the reference (which uses one worker for this mode).
+ */
+class PackingAssembler implements Assembler {
+  readonly memberOffsets: Array<number> = [0]
+  compressedSize = 0
+  uncompressedSize = 0
+  private pending: Array<Uint8Array> = []
+  private memberUncompressedStart = 0
+  constructor(
+    private readonly deflater: StreamingMember,
+    private readonly minChunkSize: number,
+    private readonly sink: BlobSink,
+    private readonly diffHash: Sha256Hasher,
+    private readonly blobHash: Sha256Hasher,
+  ) {}
+
+  append(bytes: Uint8Array): void {
+    if (bytes.length === 0) return
+    this.pending.push(bytes)
+    this.uncompressedSize += bytes.length
+    this.diffHash.update(bytes)
+  }
+
+  private emit(out: ReadonlyArray<Uint8Array>): Effect.Effect<void, LayerError> {
+    return Effect.forEach(
+      out,
+      (b) => {
+        this.compressedSize += b.length
+        this.blobHash.update(b)
+        return this.sink.write(b)
+      },
+      { discard: true },
+    )
+  }
+
+  private feed(): Effect.Effect<void, LayerError> {
+    const parts = this.pending
+    this.pending = []
+    return Effect.forEach(parts, (p) => Effect.flatMap(this.deflater.write(p), (out) => this.emit(out)), {
+      discard: true,
+    })
+  }
+
+  startChunk(forceNew: boolean): Effect.Effect<ChunkPlace, LayerError> {
+    const self = this
+    return Effect.gen(function* () {
+      yield* self.feed()
+      yield* self.emit(yield* self.deflater.flush())
+      const memberStart = self.memberOffsets[self.memberOffsets.length - 1]!
+      if (forceNew || self.compressedSize - memberStart >= self.minChunkSize) {
+        yield* self.emit(yield* self.deflater.finish())
+        self.memberOffsets.push(self.compressedSize)
+        self.memberUncompressedStart = self.uncompressedSize
+        return { member: self.memberOffsets.length - 1, innerOffset: 0 }
+      }
+      return {
+        member: self.memberOffsets.length - 1,
+        innerOffset: self.uncompressedSize - self.memberUncompressedStart,
+      }
+    })
+  }
+
+  finish(): Effect.Effect<void, LayerError> {
+    const self = this
+    return Effect.gen(function* () {
+      yield* self.feed()
+      yield* self.emit(yield* self.deflater.finish())
+    })
+  }
+
+  writeRaw(bytes: Uint8Array): Effect.Effect<void, LayerError> {
+    return this.emit([bytes])
   }
 }
 
@@ -363,7 +480,21 @@ export const buildLayer = (
       const sha = yield* Sha256
       const diffHash = sha.make()
       const blobHash = sha.make()
-      const asm = new Assembler(compressor, sink, parallelism, diffHash, blobHash)
+      const minChunkSize = options.minChunkSize ?? 0
+      if (!Number.isSafeInteger(minChunkSize) || minChunkSize < 0)
+        return yield* Effect.fail(bad("BadOption", `min chunk size ${minChunkSize}`))
+      let asm: Assembler
+      if (minChunkSize > 0) {
+        if (!compressor.streamingMember)
+          return yield* Effect.fail(bad("BadOption", `${compressor.name} does not support min-chunk-size`))
+        asm = new PackingAssembler(
+          yield* compressor.streamingMember(),
+          minChunkSize,
+          sink,
+          diffHash,
+          blobHash,
+        )
+      } else asm = new ParallelAssembler(compressor, sink, parallelism * chunkSize, diffHash, blobHash)
       const entries: Array<TocEntry> = []
       const pending: Array<PendingOffset> = []
       const maker = new EntryMaker()
@@ -378,27 +509,30 @@ export const buildLayer = (
       /** Writes one regular file's payload in chunks; returns after the padding is appended. */
       const writePayload = (entry: TocEntry, dataOffset: number, size: number) =>
         Effect.gen(function* () {
-          const fileHash = sha.make()
+          // a single-chunk file's digest is its chunk's digest: hash once
+          const fileHash = size > chunkSize ? sha.make() : undefined
+          let chunkDigest = ""
           for (let co = 0; co < size; co += chunkSize) {
             const len = Math.min(chunkSize, size - co)
-            const member = yield* asm.cut()
+            const { member, innerOffset } = yield* asm.startChunk(false)
             const data = yield* read(dataOffset + co, len)
             const ch = sha.make()
             ch.update(data)
-            fileHash.update(data)
-            const chunkDigest = `sha256:${ch.hex()}`
+            fileHash?.update(data)
+            chunkDigest = `sha256:${ch.hex()}`
             let target: TocEntry
             if (co === 0) target = entry
             else {
               target = { name: entry.name, type: "chunk", chunkOffset: co }
               entries.push(target)
             }
+            if (innerOffset > 0) target.innerOffset = innerOffset
             if (len === chunkSize) target.chunkSize = chunkSize
             target.chunkDigest = chunkDigest
             pending.push({ entry: target, member })
             asm.append(data)
           }
-          entry.digest = `sha256:${fileHash.hex()}`
+          entry.digest = fileHash ? `sha256:${fileHash.hex()}` : chunkDigest
         })
 
       if (lossless) {
@@ -460,7 +594,7 @@ export const buildLayer = (
             asm.append(
               encodeHeader({ name: landmarkName, typeflag: "0", size: 1, mode: 0, mtime: 0 }, "ustar"),
             )
-            const member = yield* asm.cut()
+            const { member } = yield* asm.startChunk(true)
             const e: TocEntry = {
               name: landmarkName,
               type: "reg",

@@ -22,11 +22,10 @@ const suiteFor = (name: string, engine: Layer.Layer<GzipEngine | Sha256>) => {
   layerFormatSuite({
     name,
     layer,
-    supports: { externalToc: true, keepDiffId: true },
+    supports: { externalToc: true, keepDiffId: true, minChunkSize: true },
     convert: (tar, options) => convertInMemory(tar, options),
     facts: (c) => Effect.map(open(c), layerFacts),
-    tocNames: (c) =>
-      Effect.map(open(c), (l) => l.toc.entries.filter((e) => e.type !== "chunk").map((e) => e.name)),
+    tocEntries: (c) => Effect.map(open(c), (l) => l.toc.entries),
     readFile: (c, path, range) => Effect.flatMap(open(c), (l) => readFile(l, path, range ?? {})),
     verify: (c) => Effect.flatMap(open(c), (l) => verifyLayer(l)),
     compressInput: (tar) => GzipEngine.use((g) => g.compress(tar, 6)),

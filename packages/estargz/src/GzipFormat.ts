@@ -86,9 +86,23 @@ export const makeCompressor = (
     const level = options.level ?? 9
     const compressMember = (data: Uint8Array) =>
       gz.compress(data, level).pipe(Effect.mapError(codecToLayer(FORMAT, "compressing a member")))
+    const streamingMember = () =>
+      gz.deflater(level).pipe(
+        Effect.mapError(codecToLayer(FORMAT, "deflater")),
+        Effect.map((d) => {
+          const wrap = (e: Effect.Effect<ReadonlyArray<Uint8Array>, CodecError>) =>
+            e.pipe(Effect.mapError(codecToLayer(FORMAT, "compressing a member")))
+          return {
+            write: (b: Uint8Array) => wrap(d.write(b)),
+            flush: () => wrap(d.flush()),
+            finish: () => wrap(d.finish()),
+          }
+        }),
+      )
     return {
       name: FORMAT,
       compressMember,
+      streamingMember,
       writeTocAndFooter: (json, tocOffset, external) =>
         Effect.gen(function* () {
           const tocTar = tocTarBytes(json)

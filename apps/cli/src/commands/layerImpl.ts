@@ -103,6 +103,7 @@ export const convert = (a: ConvertArgs) =>
           compressor,
           {
             chunkSize: a.chunkSize,
+            minChunkSize: a.minChunkSize,
             externalToc: a.externalToc !== undefined,
             keepDiffId: a.keepDiffId,
             prioritizedFiles: prioritized,

@@ -30,6 +30,7 @@ export interface SuiteConvertOptions {
   readonly prioritizedFiles?: ReadonlyArray<string>
   readonly externalToc?: boolean
   readonly keepDiffId?: boolean
+  readonly minChunkSize?: number
 }
 
 /** A converted layer as the suite sees it. */
@@ -46,12 +47,25 @@ export interface LayerPluginUnderTest<R> {
   readonly name: string
   readonly layer: Layer.Layer<R | Sha256>
   /** Which options this plugin supports (external TOC and keep-diff-id are eStargz only). */
-  readonly supports: { readonly externalToc: boolean; readonly keepDiffId: boolean }
+  readonly supports: {
+    readonly externalToc: boolean
+    readonly keepDiffId: boolean
+    readonly minChunkSize: boolean
+  }
   convert(tar: Uint8Array, options: SuiteConvertOptions): Effect.Effect<SuiteConverted, unknown, R | Sha256>
   /** Opens the blob with its TOC digest and returns the files of its TOC. */
   facts(c: SuiteConverted): Effect.Effect<ReadonlyArray<SuiteFact>, unknown, R | Sha256>
-  /** Names of the TOC's non-chunk entries, in order (landmarks included). */
-  tocNames(c: SuiteConverted): Effect.Effect<ReadonlyArray<string>, unknown, R | Sha256>
+  /** The TOC's entries in order (chunks and landmarks included). */
+  tocEntries(c: SuiteConverted): Effect.Effect<
+    ReadonlyArray<{
+      readonly name: string
+      readonly type: string
+      readonly offset?: number
+      readonly innerOffset?: number
+    }>,
+    unknown,
+    R | Sha256
+  >
   /** Reads a file lazily (range optional). */
   readFile(
     c: SuiteConverted,
@@ -200,6 +214,8 @@ const tarOf = (items: ReadonlyArray<Item>, format: "ustar" | "pax" | "gnu") =>
  * layerFormatSuite({ name: "estargz", layer, supports, convert, facts, tocNames, readFile, verify })
  */
 export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
+  const tocNames = (c: SuiteConverted) =>
+    Effect.map(plugin.tocEntries(c), (es) => es.filter((e) => e.type !== "chunk").map((e) => e.name))
   const run = <A>(eff: Effect.Effect<A, unknown, R | Sha256>) => eff.pipe(Effect.provide(plugin.layer))
   const CHUNK = 4096
 
@@ -329,7 +345,7 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
           const c = yield* plugin.convert(tarOf(variousFiles("", CHUNK, false), "ustar"), {
             chunkSize: CHUNK,
           })
-          const names = yield* plugin.tocNames(c)
+          const names = yield* tocNames(c)
           expect(names[0]).toBe(".no.prefetch.landmark")
           expect(names).not.toContain(".prefetch.landmark")
         }),
@@ -346,7 +362,7 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
               chunkSize: CHUNK,
               prioritizedFiles: ["foo/hard", "/toplevel", "missing/file"],
             })
-            const names = (yield* plugin.tocNames(c)).map(cleanEntryName)
+            const names = (yield* tocNames(c)).map(cleanEntryName)
             const lm = names.indexOf(".prefetch.landmark")
             expect(names.slice(0, lm)).toEqual(["foo", "foo/small", "foo/hard", "toplevel"])
             expect(names).not.toContain(".no.prefetch.landmark")
@@ -362,7 +378,7 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
             chunkSize: CHUNK,
             prioritizedFiles: ["implicit/parent/file.txt"],
           })
-          const names = yield* plugin.tocNames(c)
+          const names = yield* tocNames(c)
           expect(names.slice(0, 2)).toEqual(["implicit/parent/file.txt", ".prefetch.landmark"])
         }),
       ),
@@ -399,6 +415,33 @@ export const layerFormatSuite = <R>(plugin: LayerPluginUnderTest<R>): void => {
               h.update(input)
               expect(c.diffId).toBe(`sha256:${h.hex()}`)
               expect(c.uncompressedSize).toBe(input.length)
+            }
+          }),
+        ),
+      )
+    }
+
+    if (plugin.supports.minChunkSize) {
+      it.effect("min-chunk-size packs small files into shared members, addressed by innerOffset", () =>
+        run(
+          Effect.gen(function* () {
+            for (const format of ["pax", "gnu"] as const) {
+              const tar = tarOf(variousFiles("./", CHUNK, format === "pax"), format)
+              const c = yield* roundTrip(tar, { chunkSize: CHUNK, minChunkSize: 8000 })
+              const entries = yield* plugin.tocEntries(c)
+              expect(entries.some((e) => (e.innerOffset ?? 0) > 0)).toBe(true)
+              // the landmark still starts its own member
+              const lm = entries.find((e) => e.name === ".no.prefetch.landmark")
+              expect(lm?.innerOffset ?? 0).toBe(0)
+              expect(lm?.offset ?? 0).toBeGreaterThan(0)
+              // with keep-diff-id too (offset-0 payloads are legal there)
+              if (plugin.supports.keepDiffId)
+                yield* roundTrip(tar, {
+                  chunkSize: CHUNK,
+                  minChunkSize: 8000,
+                  externalToc: true,
+                  keepDiffId: true,
+                })
             }
           }),
         ),
