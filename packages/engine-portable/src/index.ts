@@ -7,3 +7,5 @@ export * from "./PortableEngine.ts"
 export * as PortableGzip from "./PortableGzip.ts"
 /** The @noble/hashes sha256: `make`, `layer`. */
 export * as PortableSha256 from "./PortableSha256.ts"
+/** The fzstd zstd decoder: `make`, `layer`. */
+export * as PortableZstd from "./PortableZstd.ts"

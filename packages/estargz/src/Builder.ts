@@ -1,6 +1,8 @@
-import { Effect, Fiber, type Scope } from "effect"
+import { Effect, Fiber, Option, type Scope } from "effect"
 import {
   type Compressor,
+  type GzipInflater,
+  ZstdEngine,
   LayerError,
   type StreamingMember,
   Scratch,
@@ -378,23 +380,29 @@ const uncompressedTar = (
     const head = yield* input
       .readAt(0, Math.min(4, input.size))
       .pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
-    if (isZstd(head))
-      return yield* Effect.fail(
-        bad("Unsupported", "zstd-compressed input needs a zstd engine (install @lazypull/zstd-chunked)"),
-      )
-    if (!isGzip(head)) return input
-    const gz = yield* GzipEngine
+    if (!isGzip(head) && !isZstd(head)) return input
+    const codec = isGzip(head) ? "input gzip" : "input zstd"
+    let inflater: GzipInflater
+    if (isGzip(head)) {
+      inflater = yield* (yield* GzipEngine).inflater().pipe(Effect.mapError(codecToLayer(FORMAT, codec)))
+    } else {
+      const zstd = yield* Effect.serviceOption(ZstdEngine)
+      if (Option.isNone(zstd))
+        return yield* Effect.fail(
+          bad("Unsupported", "the input is zstd-compressed and no ZstdEngine is provided"),
+        )
+      inflater = yield* zstd.value.inflater().pipe(Effect.mapError(codecToLayer(FORMAT, codec)))
+    }
     const scratch = yield* (yield* Scratch).create()
-    const inflater = yield* gz.inflater().pipe(Effect.mapError(codecToLayer(FORMAT, "input gzip")))
     for (let off = 0; off < input.size; off += READ_BLOCK) {
       const n = Math.min(READ_BLOCK, input.size - off)
       const chunk = yield* input
         .readAt(off, n)
         .pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
-      const out = yield* inflater.push(chunk).pipe(Effect.mapError(codecToLayer(FORMAT, "input gzip", off)))
+      const out = yield* inflater.push(chunk).pipe(Effect.mapError(codecToLayer(FORMAT, codec, off)))
       for (const o of out) yield* scratch.append(o)
     }
-    const rest = yield* inflater.end().pipe(Effect.mapError(codecToLayer(FORMAT, "input gzip", input.size)))
+    const rest = yield* inflater.end().pipe(Effect.mapError(codecToLayer(FORMAT, codec, input.size)))
     for (const o of rest) yield* scratch.append(o)
     return yield* scratch.seal()
   })

@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { Decompressors, layerScratchMemory } from "@lazypull/codec"
 import * as NodeEngine from "@lazypull/engine-node"
+import * as PortableEngine from "@lazypull/engine-portable"
 import { fromBytes } from "@lazypull/range"
 import { describeWithTool, fixture, runInterop, tmpDir } from "@lazypull/testkit"
 import { LayerError } from "@lazypull/codec"
@@ -17,6 +18,7 @@ import { convertInMemory } from "./InMemory.test-utils.ts"
 const engine = Layer.merge(NodeEngine.layerGzip, NodeEngine.layerSha256)
 const layer = Layer.mergeAll(
   engine,
+  PortableEngine.layerZstd,
   layerScratchMemory,
   Layer.effect(
     Decompressors,
@@ -52,7 +54,7 @@ describeWithTool("lazypull-interop", "estargz interop with the reference (estarg
   const dir = tmpDir()
 
   describe("our blobs open and verify with the reference reader, same files as the source", () => {
-    for (const name of [...TARS, "ustar.tar.gz", "pax.tar.gz", "big.tar.gz"]) {
+    for (const name of [...TARS, "ustar.tar.gz", "pax.tar.gz", "big.tar.gz", "pax.tar.zst", "big.tar.zst"]) {
       for (const opts of [
         { label: "defaults", level: 9, chunkSize: 0 },
         { label: "chunk 64 KiB, level 1", level: 1, chunkSize: 65536 },

@@ -2,7 +2,7 @@
 import { readFile as readFileNode } from "node:fs/promises"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Decompressors, type GzipEngine, LayerError, type Scratch, type Sha256 } from "@lazypull/codec"
+import { Decompressors, type GzipEngine, LayerError, type Scratch, type Sha256, type ZstdEngine } from "@lazypull/codec"
 import * as NodeEngine from "@lazypull/engine-node"
 import { layerScratchFile } from "@lazypull/engine-node/NodeScratch"
 import * as PortableEngine from "@lazypull/engine-portable"
@@ -20,10 +20,10 @@ import { CheckFailed } from "../exit.ts"
 
 type Engine = "node" | "portable"
 
-const engineLayer = (engine: Engine): Layer.Layer<GzipEngine | Sha256 | Scratch | Decompressors> => {
+const engineLayer = (engine: Engine): Layer.Layer<GzipEngine | Sha256 | ZstdEngine | Scratch | Decompressors> => {
   const gzip: Layer.Layer<GzipEngine> =
     engine === "portable" ? PortableEngine.layerGzip : NodeEngine.layerGzip
-  const base = Layer.mergeAll(gzip, NodeEngine.layerSha256, layerScratchFile())
+  const base = Layer.mergeAll(gzip, NodeEngine.layerSha256, PortableEngine.layerZstd, layerScratchFile())
   const decompressors = Layer.effect(
     Decompressors,
     Effect.map(makeDecompressor(), (d) => [d]),
