@@ -77,7 +77,7 @@ export interface BuildResult {
 export type BuildInput = RangeReader
 
 const FORMAT = "estargz"
-const MAX_INFLIGHT_MEMBERS = 512
+const MAX_INFLIGHT_MEMBERS = 16
 const READ_BLOCK = 1 << 20
 
 const typeOf = (flag: string): EntryType | undefined => {
@@ -365,6 +365,28 @@ interface Scanned {
   readonly payload: number
 }
 
+/**
+ * Sequential reads through a window: pass 2 reads headers and payloads mostly in input order, so small
+ * reads are served from one large read instead of one I/O each. Large reads go straight through.
+ */
+const readAhead = (tar: RangeReader) => {
+  let winStart = 0
+  let win: Uint8Array = new Uint8Array(0)
+  const direct = (offset: number, length: number) =>
+    tar.readAt(offset, length).pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
+  return (offset: number, length: number): Effect.Effect<Uint8Array, LayerError> => {
+    if (offset >= winStart && offset + length <= winStart + win.length)
+      return Effect.succeed(win.subarray(offset - winStart, offset - winStart + length))
+    if (length >= READ_BLOCK) return direct(offset, length)
+    const n = Math.min(tar.size - offset, Math.max(length, 4 * READ_BLOCK))
+    return Effect.map(direct(offset, n), (bytes) => {
+      win = bytes
+      winStart = offset
+      return bytes.subarray(0, length)
+    })
+  }
+}
+
 const isGzip = (b: Uint8Array) => b.length >= 3 && b[0] === 0x1f && b[1] === 0x8b && b[2] === 0x08
 const isZstd = (b: Uint8Array) =>
   b.length >= 4 && b[0] === 0x28 && b[1] === 0xb5 && b[2] === 0x2f && b[3] === 0xfd
@@ -511,8 +533,7 @@ export const buildLayer = (
       const tar = yield* uncompressedTar(input)
       const scanned = yield* scan(tar, lossless)
 
-      const read = (offset: number, length: number) =>
-        tar.readAt(offset, length).pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
+      const read = readAhead(tar)
 
       /** Writes one regular file's payload in chunks; returns after the padding is appended. */
       const writePayload = (entry: TocEntry, dataOffset: number, size: number) =>
