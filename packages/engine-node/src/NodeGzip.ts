@@ -63,7 +63,11 @@ const compress = (data: Uint8Array, level: number): Effect.Effect<Uint8Array, Co
         // The async API runs on libuv's threadpool, so several calls in flight use several cores.
         zlib.gzip(data, { level, chunkSize: compressChunk(data.length) }, (err, out) =>
           // copy out of the worst-case-sized buffer so that it is freed now, not when the member is written
-          resume(err ? Effect.fail(fromZlib(err)) : Effect.succeed(out.buffer.byteLength > out.length * 2 ? new Uint8Array(out) : view(out))),
+          resume(
+            err
+              ? Effect.fail(fromZlib(err))
+              : Effect.succeed(out.buffer.byteLength > out.length * 2 ? new Uint8Array(out) : view(out)),
+          ),
         )
       })
     : Effect.fail(codecError("Unsupported", `gzip level ${level} is not an integer in -1..9`))
