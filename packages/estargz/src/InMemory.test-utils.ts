@@ -2,7 +2,7 @@
 import { Effect } from "effect"
 import type { SuiteConverted, SuiteConvertOptions } from "@lazypull/codec/testing"
 import { fromBytes } from "@lazypull/range"
-import { buildLayer, makeCompressor } from "./index.ts"
+import { type BuildOptions, buildLayer, makeCompressor } from "./index.ts"
 
 const concat = (parts: ReadonlyArray<Uint8Array>) => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
@@ -15,7 +15,7 @@ const concat = (parts: ReadonlyArray<Uint8Array>) => {
 }
 
 /** Builds a blob in memory with the eStargz compressor at the given level. */
-export const convertInMemory = (tar: Uint8Array, options: SuiteConvertOptions, level = 6) =>
+export const convertInMemory = (tar: Uint8Array, options: SuiteConvertOptions & BuildOptions, level = 6) =>
   Effect.gen(function* () {
     const parts: Array<Uint8Array> = []
     const compressor = yield* makeCompressor({ level })
