@@ -52,7 +52,7 @@ const denoDir = join(root, "runtime-tests", "deno")
 if (extra.length === 0 && existsSync(denoDir) && readdirSync(denoDir).some((f) => f.endsWith(".test.ts"))) {
   const d = spawnSync(bin("deno"), ["test", "--allow-read", "--allow-env", "--no-check", denoDir], {
     cwd: root,
-    env,
+    env: { ...env, DENO_DIR: join(root, "node_modules", ".cache", "deno") },
     encoding: "utf8",
   })
   process.stdout.write(d.stdout ?? "")
