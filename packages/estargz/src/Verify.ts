@@ -283,10 +283,11 @@ export const verifyLayer = (
 ): Effect.Effect<VerifyReport, LayerError, Sha256> =>
   Effect.gen(function* () {
     const files = Array.from(layer.index.nodes()).filter((n) => n.type === "reg" && n.chunks.length > 0)
-    const counts = yield* Effect.forEach(files, (n) => verifyFile(layer, n), {
-      concurrency: options.concurrency ?? 4,
-    })
-    const { diffId, uncompressedSize } = yield* verifyStream(layer)
+    // the chunk checks (random access by offset) and the stream check run side by side: two cores
+    const [counts, { diffId, uncompressedSize }] = yield* Effect.all(
+      [Effect.forEach(files, (n) => verifyFile(layer, n), { concurrency: options.concurrency ?? 4 }), verifyStream(layer)],
+      { concurrency: 2 },
+    )
     if (options.diffId !== undefined && options.diffId !== diffId)
       return yield* Effect.fail(fail(layer, "StreamMismatch", `diffID is ${diffId}, want ${options.diffId}`))
     if (options.uncompressedSize !== undefined && options.uncompressedSize !== uncompressedSize)
