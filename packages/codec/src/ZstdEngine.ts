@@ -13,6 +13,8 @@ export class ZstdEngine extends Context.Service<
   ZstdEngine,
   {
     readonly name: string
+    /** Compresses `data` into exactly one zstd frame (content size recorded, checksum off). */
+    compress(data: Uint8Array, level: number): Effect.Effect<Uint8Array, CodecError>
     /** Decompresses every frame in `data`; `maxOutput` guards against bombs. */
     decompress(data: Uint8Array, maxOutput: number): Effect.Effect<Uint8Array, CodecError>
     /** A streaming decompressor over all frames of a stream (same push/end contract as gzip's). */

@@ -52,6 +52,8 @@ const makeInflater = (limit: number): GzipInflater => {
 export const make = (): ZstdEngine["Service"] =>
   ZstdEngine.of({
     name: CODEC,
+    compress: (_data, _level) =>
+      Effect.fail(fail("Unsupported", "zstd compression is not available in this engine yet")),
     decompress: (data, maxOutput) =>
       Effect.gen(function* () {
         const inf = makeInflater(maxOutput)
