@@ -1,0 +1,2 @@
+export * from "./Footer.ts"
+export * from "./StargzDialect.ts"
