@@ -10,6 +10,10 @@ const engine = Flag.Literals("engine", ["node", "portable"]).pipe(
   Flag.withDescription("Compression engine: node (node:zlib, default) or portable (fflate)"),
   Flag.withDefault("node" as const),
 )
+const tocFlag = Flag.String("toc").pipe(
+  Flag.withDescription("External TOC blob, for layers converted with --estargz-external-toc"),
+  Flag.optional,
+)
 const opt = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)
 
 /** `lazypull layer convert IN OUT`: one layer tar (.tar, .tar.gz, .tar.zst) to an eStargz blob. */
@@ -23,17 +27,19 @@ const convert = Command.make(
       Flag.withDefault(9),
     ),
     chunkSize: Flag.Int("estargz-chunk-size").pipe(
-      Flag.withDescription("Chunk size in bytes (default 4 MiB)"),
+      Flag.withDescription("Uncompressed chunk size in bytes (0 = default, 4 MiB)"),
       Flag.withDefault(0),
     ),
     minChunkSize: Flag.Int("estargz-min-chunk-size").pipe(
       Flag.withDescription(
-        "Pack small files into shared members until this many compressed bytes (innerOffset)",
+        "Pack small chunks into shared gzip members of at least this many compressed bytes (0 = off)",
       ),
       Flag.withDefault(0),
     ),
     externalToc: Flag.String("estargz-external-toc").pipe(
-      Flag.withDescription("Write the TOC to this separate blob (46-byte footer in the layer)"),
+      Flag.withDescription(
+        "Write the TOC to this separate blob (TOC_OUT); the layer ends with a 46-byte footer",
+      ),
       Flag.optional,
     ),
     keepDiffId: Flag.Boolean("estargz-keep-diff-id").pipe(
@@ -78,6 +84,15 @@ const convert = Command.make(
     },
     {
       command:
+        "lazypull layer convert layer.tar.zst layer.esgz --estargz-compression-level 6 --estargz-chunk-size 1048576",
+      description: "Faster compression, 1 MiB chunks",
+    },
+    {
+      command: "lazypull layer convert layer.tar layer.esgz --estargz-record-in record.json",
+      description: "Prefetch the files a ctr-remote record file lists",
+    },
+    {
+      command:
         "lazypull layer convert layer.tar out.esgz --estargz-external-toc out.toc --estargz-keep-diff-id",
       description: "Keep the diffID; the TOC goes to its own blob",
     },
@@ -88,15 +103,12 @@ const convert = Command.make(
 const verify = Command.make(
   "verify",
   {
-    blob: Argument.String("BLOB"),
+    blob: Argument.String("BLOB").pipe(Argument.withDescription("eStargz layer blob")),
     tocDigest: Flag.String("toc-digest").pipe(
       Flag.withDescription("Expected TOC digest (containerd.io/snapshot/stargz/toc.digest)"),
       Flag.optional,
     ),
-    toc: Flag.String("toc").pipe(
-      Flag.withDescription("External TOC blob for external-TOC layers"),
-      Flag.optional,
-    ),
+    toc: tocFlag,
     diffId: Flag.String("diff-id").pipe(
       Flag.withDescription("Expected diffID of the decompressed blob"),
       Flag.optional,
@@ -124,27 +136,45 @@ const verify = Command.make(
       command: "lazypull layer verify layer.esgz --toc-digest sha256:…",
       description: "Check a layer against its annotation",
     },
+    {
+      command: "lazypull layer verify layer.esgz --toc layer.toc --json",
+      description: "Check an external-TOC layer; print the per-file facts",
+    },
   ]),
 )
 
 /** `lazypull layer ls BLOB`: the files of a layer, from its TOC. */
 const ls = Command.make(
   "ls",
-  { blob: Argument.String("BLOB"), toc: Flag.String("toc").pipe(Flag.optional), engine, json },
+  {
+    blob: Argument.String("BLOB").pipe(Argument.withDescription("eStargz layer blob")),
+    toc: tocFlag,
+    engine,
+    json,
+  },
   (a) =>
     Effect.flatMap(
       Effect.promise(() => import("./layerImpl.ts")),
       (impl) => impl.ls({ blob: a.blob, toc: opt(a.toc), engine: a.engine, json: a.json }),
     ),
-).pipe(Command.withDescription("List the files of a layer blob from its TOC"))
+).pipe(
+  Command.withDescription("List the files of a layer blob from its TOC"),
+  Command.withExamples([
+    {
+      command: "lazypull layer ls layer.esgz",
+      description: "Mode, uid, gid, size, type and name of every file",
+    },
+    { command: "lazypull layer ls layer.esgz --json", description: "The per-file facts as JSON" },
+  ]),
+)
 
 /** `lazypull layer cat BLOB PATH`: one file's bytes, fetched and verified chunk by chunk. */
 const cat = Command.make(
   "cat",
   {
-    blob: Argument.String("BLOB"),
-    path: Argument.String("PATH"),
-    toc: Flag.String("toc").pipe(Flag.optional),
+    blob: Argument.String("BLOB").pipe(Argument.withDescription("eStargz layer blob")),
+    path: Argument.String("PATH").pipe(Argument.withDescription("A regular file (or hardlink) in the layer")),
+    toc: tocFlag,
     stats: Flag.Boolean("stats").pipe(
       Flag.withDescription("Print reads and bytes fetched to stderr"),
       Flag.withDefault(false),
@@ -156,10 +186,23 @@ const cat = Command.make(
       Effect.promise(() => import("./layerImpl.ts")),
       (impl) => impl.cat({ blob: a.blob, path: a.path, toc: opt(a.toc), stats: a.stats, engine: a.engine }),
     ),
-).pipe(Command.withDescription("Print one file of a layer blob (only its chunks are read)"))
+).pipe(
+  Command.withDescription("Print one file of a layer blob (only its chunks are read, each one verified)"),
+  Command.withExamples([
+    { command: "lazypull layer cat layer.esgz etc/os-release", description: "Print one file" },
+    {
+      command: "lazypull layer cat layer.esgz usr/bin/app --stats > app",
+      description: "Extract a file and report the reads it took",
+    },
+  ]),
+)
 
 /** `lazypull layer ...`: layer-level commands used by the image commands and by other tools. */
 export const layerCommand = Command.make("layer").pipe(
   Command.withDescription("Work on single layer blobs"),
   Command.withSubcommands([convert, verify, ls, cat]),
+  Command.withExamples([
+    { command: "lazypull layer convert layer.tar layer.esgz", description: "Convert a layer tar to eStargz" },
+    { command: "lazypull layer verify layer.esgz", description: "Check that it is lazy-pullable" },
+  ]),
 )

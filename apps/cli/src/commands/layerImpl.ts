@@ -1,8 +1,16 @@
 // Layer commands: thin shells over @lazypull/estargz. Loaded on demand by layerCommand.ts.
 import { readFile as readFileNode } from "node:fs/promises"
+import { resolve as resolvePath } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Decompressors, type GzipEngine, LayerError, type Scratch, type Sha256, type ZstdEngine } from "@lazypull/codec"
+import {
+  Decompressors,
+  type GzipEngine,
+  LayerError,
+  type Scratch,
+  type Sha256,
+  type ZstdEngine,
+} from "@lazypull/codec"
 import * as NodeEngine from "@lazypull/engine-node"
 import { layerScratchFile } from "@lazypull/engine-node/NodeScratch"
 import * as PortableEngine from "@lazypull/engine-portable"
@@ -11,16 +19,20 @@ import {
   layerFacts,
   makeCompressor,
   makeDecompressor,
+  type OpenedLayer,
   openLayer,
   parseRecordFile,
   readFile,
+  resolveFile,
   verifyLayer,
 } from "@lazypull/estargz"
-import { CheckFailed } from "../exit.ts"
+import { type CommandFailed, checkFailed, runtimeFailed, usageFailed } from "../exit.ts"
 
 type Engine = "node" | "portable"
 
-const engineLayer = (engine: Engine): Layer.Layer<GzipEngine | Sha256 | ZstdEngine | Scratch | Decompressors> => {
+const engineLayer = (
+  engine: Engine,
+): Layer.Layer<GzipEngine | Sha256 | ZstdEngine | Scratch | Decompressors> => {
   const gzip: Layer.Layer<GzipEngine> =
     engine === "portable" ? PortableEngine.layerGzip : NodeEngine.layerGzip
   const base = Layer.mergeAll(gzip, NodeEngine.layerSha256, PortableEngine.layerZstd, layerScratchFile())
@@ -31,19 +43,59 @@ const engineLayer = (engine: Engine): Layer.Layer<GzipEngine | Sha256 | ZstdEngi
   return Layer.merge(base, decompressors)
 }
 
-const fileError = (e: { message: string }) =>
-  new LayerError({ reason: "Io", format: "cli", message: e.message })
+// ---- errors: every failure becomes one line that says what went wrong and where ----
+
+/**
+ * Renders a library error as a command failure: `WHERE: message (Reason, at offset N, entry "E")`.
+ * `BadOption` is a usage error; `Io` a runtime error; any other reason is a failed check when `check`
+ * is set (verify), else a runtime error (the input cannot be used).
+ */
+const layerFailure =
+  (where: string, check: boolean) =>
+  (e: LayerError): CommandFailed => {
+    const message = e.message.startsWith(`${where}:`) ? e.message : `${where}: ${e.message}`
+    const details = [
+      e.offset !== undefined ? `at offset ${e.offset}` : "",
+      e.entry !== undefined && !e.message.includes(e.entry) ? `entry ${JSON.stringify(e.entry)}` : "",
+    ].filter((s) => s !== "")
+    const line = `${message} (${[e.reason, ...details].join(", ")})`
+    if (e.reason === "BadOption") return usageFailed(line)
+    if (e.reason === "Io") return runtimeFailed(line)
+    return check ? checkFailed(line) : runtimeFailed(line)
+  }
+
+const cannot = (what: string, path: string) => (e: { message: string }) =>
+  runtimeFailed(`cannot ${what} ${path}: ${e.message}`)
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/
+const checkDigest = (flag: string, value: string | undefined) =>
+  value === undefined || DIGEST.test(value)
+    ? Effect.void
+    : Effect.fail(usageFailed(`${flag} ${JSON.stringify(value)}: want sha256:<64 lowercase hex digits>`))
+
+// ---- output ----
 
 const print = (s: string) => Effect.sync(() => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`))
 const printJson = (v: unknown) => print(JSON.stringify(v, null, 2))
+const warn = (s: string) => Effect.sync(() => process.stderr.write(`lazypull: warning: ${s}\n`))
+
+/** Writes bytes to stdout and waits until they are handed to the OS (a closed pipe fails). */
+const writeStdout = (bytes: Uint8Array) =>
+  Effect.tryPromise({
+    try: () =>
+      new Promise<void>((resolve, reject) => process.stdout.write(bytes, (e) => (e ? reject(e) : resolve()))),
+    catch: (e) => runtimeFailed(`cannot write to stdout: ${e instanceof Error ? e.message : String(e)}`),
+  })
 
 const readLocal = (path: string, what: string) =>
   Effect.tryPromise({
     try: () => readFileNode(path),
-    catch: (e) =>
-      new LayerError({ reason: "Io", format: "cli", message: `cannot read ${what} ${path}: ${String(e)}` }),
+    catch: (e) => runtimeFailed(`cannot read ${what} ${path}: ${e instanceof Error ? e.message : String(e)}`),
   })
 
+// ---- convert ----
+
+/** Flags of `lazypull layer convert`. */
 export interface ConvertArgs {
   input: string
   output: string
@@ -58,46 +110,48 @@ export interface ConvertArgs {
   json: boolean
 }
 
+const checkConvertArgs = (a: ConvertArgs): CommandFailed | undefined => {
+  if (a.level < 0 || a.level > 9) return usageFailed(`--estargz-compression-level ${a.level}: want 0-9`)
+  if (a.chunkSize < 0) return usageFailed(`--estargz-chunk-size ${a.chunkSize}: want > 0 (0 = 4 MiB)`)
+  if (a.minChunkSize < 0) return usageFailed(`--estargz-min-chunk-size ${a.minChunkSize}: want >= 0`)
+  if (a.parallelism < 1) return usageFailed(`--parallelism ${a.parallelism}: want >= 1`)
+  if (a.keepDiffId && a.externalToc === undefined)
+    return usageFailed("--estargz-keep-diff-id needs --estargz-external-toc")
+  const out = resolvePath(a.output)
+  if (a.externalToc !== undefined && resolvePath(a.externalToc) === out)
+    return usageFailed(`--estargz-external-toc ${a.externalToc} is the output blob itself`)
+  return undefined
+}
+
 /** Converts one layer; the blob (and TOC blob) are written to temp names and renamed when complete. */
 export const convert = (a: ConvertArgs) =>
   Effect.gen(function* () {
-    if (a.level < 0 || a.level > 9)
-      return yield* Effect.fail(
-        new LayerError({
-          reason: "BadOption",
-          format: "estargz",
-          message: `--estargz-compression-level ${a.level}: want 0-9`,
-        }),
-      )
-    if (a.minChunkSize > 0)
-      return yield* Effect.fail(
-        new LayerError({
-          reason: "BadOption",
-          format: "estargz",
-          message: "--estargz-min-chunk-size is not supported by this version",
-        }),
-      )
+    const bad = checkConvertArgs(a)
+    if (bad) return yield* Effect.fail(bad)
     let prioritized: ReadonlyArray<string> = []
     if (a.recordIn !== undefined) {
       const text = (yield* readLocal(a.recordIn, "record file")).toString("utf8")
       const r = parseRecordFile(text)
-      if (r instanceof LayerError) return yield* Effect.fail(r)
+      if (r instanceof LayerError) return yield* Effect.fail(layerFailure(a.recordIn, false)(r))
       prioritized = r
     }
     const result = yield* Effect.scoped(
       Effect.gen(function* () {
         const input = yield* NodeEngine.fileRangeReader(a.input).pipe(
-          Effect.mapError(
-            (e) =>
-              new LayerError({
-                reason: "Io",
-                format: "cli",
-                message: `cannot read ${a.input}: ${e.message}`,
-              }),
-          ),
+          Effect.mapError(cannot("read", a.input)),
         )
-        const sink = yield* NodeEngine.atomicFileSink(a.output).pipe(Effect.mapError(fileError))
+        // both outputs are opened first (fail before the work) and renamed into place only at the end
+        const sink = yield* NodeEngine.atomicFileSink(a.output).pipe(
+          Effect.mapError(cannot("create", a.output)),
+        )
+        const tocSink =
+          a.externalToc === undefined
+            ? undefined
+            : yield* NodeEngine.atomicFileSink(a.externalToc).pipe(
+                Effect.mapError(cannot("create", a.externalToc)),
+              )
         const compressor = yield* makeCompressor({ level: a.level })
+        let sinkFailure: CommandFailed | undefined
         const r = yield* buildLayer(
           input,
           compressor,
@@ -109,69 +163,81 @@ export const convert = (a: ConvertArgs) =>
             prioritizedFiles: prioritized,
             parallelism: a.parallelism,
           },
-          { write: (b) => sink.write(b).pipe(Effect.mapError(fileError)) },
-        )
-        if (a.externalToc !== undefined && r.externalToc) {
-          const tocSink = yield* NodeEngine.atomicFileSink(a.externalToc).pipe(Effect.mapError(fileError))
-          yield* tocSink.write(r.externalToc.bytes).pipe(Effect.mapError(fileError))
-          yield* tocSink.commit().pipe(Effect.mapError(fileError))
+          {
+            write: (b) =>
+              sink.write(b).pipe(
+                Effect.mapError((e) => {
+                  sinkFailure = cannot("write", a.output)(e)
+                  return new LayerError({ reason: "Io", format: "cli", message: sinkFailure.message })
+                }),
+              ),
+          },
+        ).pipe(Effect.mapError((e) => sinkFailure ?? layerFailure(a.input, false)(e)))
+        if (tocSink !== undefined && a.externalToc !== undefined) {
+          if (r.externalToc === undefined)
+            return yield* Effect.fail(runtimeFailed(`${a.input}: the converter returned no TOC blob`))
+          yield* tocSink.write(r.externalToc.bytes).pipe(Effect.mapError(cannot("write", a.externalToc)))
+          yield* tocSink.commit().pipe(Effect.mapError(cannot("write", a.externalToc)))
         }
-        yield* sink.commit().pipe(Effect.mapError(fileError))
+        yield* sink.commit().pipe(Effect.mapError(cannot("write", a.output)))
         return r
       }),
     )
-    const out = {
-      blobDigest: result.blobDigest,
-      tocDigest: result.tocDigest,
-      diffID: result.diffId,
-      uncompressedSize: result.uncompressedSize,
-      blobSize: result.blobSize,
-      annotations: result.annotations,
-      ...(result.externalToc
-        ? { externalTocDigest: result.externalToc.digest, externalTocSize: result.externalToc.bytes.length }
-        : {}),
-      ...(result.missedPrioritized.length > 0 ? { missedPrioritized: result.missedPrioritized } : {}),
-    }
-    if (a.json) return yield* printJson(out)
+    if (result.missedPrioritized.length > 0)
+      yield* warn(
+        `${a.input}: paths of ${a.recordIn} not in the layer: ${result.missedPrioritized.join(", ")}`,
+      )
+    if (a.json)
+      return yield* printJson({
+        blobDigest: result.blobDigest,
+        tocDigest: result.tocDigest,
+        diffID: result.diffId,
+        uncompressedSize: result.uncompressedSize,
+        blobSize: result.blobSize,
+        annotations: result.annotations,
+      })
     yield* print(
       [
-        `wrote ${a.output}: ${out.blobSize} bytes, ${result.tocEntries} TOC entries`,
-        `  blob digest   ${out.blobDigest}`,
-        `  TOC digest    ${out.tocDigest}`,
-        `  diffID        ${out.diffID}`,
-        `  uncompressed  ${out.uncompressedSize} bytes`,
-        ...(result.externalToc ? [`  external TOC  ${a.externalToc} (${result.externalToc.digest})`] : []),
-        ...(result.missedPrioritized.length
-          ? [`  not found     ${result.missedPrioritized.join(", ")}`]
+        `wrote ${a.output}: ${result.blobSize} bytes, ${result.tocEntries} TOC entries`,
+        `  blob digest   ${result.blobDigest}`,
+        `  TOC digest    ${result.tocDigest}`,
+        `  diffID        ${result.diffId}`,
+        `  uncompressed  ${result.uncompressedSize} bytes`,
+        ...(result.externalToc
+          ? [
+              `  external TOC  ${a.externalToc}: ${result.externalToc.bytes.length} bytes, ${result.externalToc.digest}`,
+            ]
           : []),
       ].join("\n"),
     )
   }).pipe(Effect.provide(engineLayer(a.engine)))
 
+// ---- reading commands ----
+
+/** Opens a layer blob (with its external TOC blob, if given); `onError` renders a failure to open it. */
 const withLayer = <A, E, R>(
   blob: string,
-  toc: string | undefined,
-  tocDigest: string | undefined,
-  f: (layer: Effect.Success<ReturnType<typeof openLayer>>) => Effect.Effect<A, E, R>,
+  options: { toc: string | undefined; tocDigest?: string | undefined },
+  onError: (e: LayerError) => Effect.Effect<never, CommandFailed>,
+  f: (layer: OpenedLayer) => Effect.Effect<A, E, R>,
 ) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const reader = yield* NodeEngine.fileRangeReader(blob).pipe(
-        Effect.mapError(
-          (e) =>
-            new LayerError({ reason: "Io", format: "cli", message: `cannot read ${blob}: ${e.message}` }),
-        ),
-      )
-      const externalToc = toc === undefined ? undefined : new Uint8Array(yield* readLocal(toc, "TOC blob"))
+      const reader = yield* NodeEngine.fileRangeReader(blob).pipe(Effect.mapError(cannot("read", blob)))
+      const externalToc =
+        options.toc === undefined ? undefined : new Uint8Array(yield* readLocal(options.toc, "TOC blob"))
       const layer = yield* openLayer(reader, {
         name: blob,
-        ...(tocDigest ? { tocDigest } : {}),
+        ...(options.tocDigest ? { tocDigest: options.tocDigest } : {}),
         ...(externalToc ? { externalToc } : {}),
-      })
+      }).pipe(Effect.catchTag("LayerError", onError))
       return yield* f(layer)
     }),
   )
 
+const failWith = (blob: string) => (e: LayerError) => Effect.fail(layerFailure(blob, false)(e))
+
+/** Flags of `lazypull layer verify`. */
 export interface VerifyArgs {
   blob: string
   tocDigest: string | undefined
@@ -183,81 +249,94 @@ export interface VerifyArgs {
 
 /** Verifies a layer; a layer that fails any check exits 1 with the reason. */
 export const verify = (a: VerifyArgs) =>
-  withLayer(a.blob, a.toc, a.tocDigest, (layer) =>
-    verifyLayer(layer, a.diffId ? { diffId: a.diffId } : {}),
-  ).pipe(
-    Effect.flatMap((report) =>
-      a.json
-        ? printJson({
-            ok: true,
-            tocDigest: report.tocDigest,
-            diffID: report.diffId,
-            uncompressedSize: report.uncompressedSize,
-            files: report.files,
-          })
-        : print(
-            `ok ${a.blob}: ${report.format}, ${report.files.length} files, ${report.chunkCount} chunks verified, TOC ${report.tocDigest}, diffID ${report.diffId}`,
-          ),
-    ),
-    Effect.catchTag(
-      "LayerError",
-      (e): Effect.Effect<never, LayerError | CheckFailed> =>
-        e.reason === "Io"
-          ? Effect.fail(e)
-          : Effect.flatMap(
-              a.json
-                ? printJson({
-                    ok: false,
-                    reason: e.reason,
-                    error: e.message,
-                    ...(e.offset !== undefined ? { offset: e.offset } : {}),
-                    ...(e.entry ? { entry: e.entry } : {}),
-                  })
-                : Effect.void,
-              () => Effect.fail(new CheckFailed(`${e.reason}: ${e.message}`)),
-            ),
-    ),
-    Effect.provide(engineLayer(a.engine)),
-  )
+  Effect.gen(function* () {
+    yield* checkDigest("--toc-digest", a.tocDigest)
+    yield* checkDigest("--diff-id", a.diffId)
+    const failedCheck = (e: LayerError) =>
+      Effect.flatMap(
+        a.json && e.reason !== "Io" && e.reason !== "BadOption"
+          ? printJson({
+              ok: false,
+              reason: e.reason,
+              error: e.message,
+              ...(e.offset !== undefined ? { offset: e.offset } : {}),
+              ...(e.entry !== undefined ? { entry: e.entry } : {}),
+            })
+          : Effect.void,
+        () => Effect.fail(layerFailure(a.blob, true)(e)),
+      )
+    const report = yield* withLayer(a.blob, a, failedCheck, (layer) =>
+      verifyLayer(layer, a.diffId ? { diffId: a.diffId } : {}).pipe(
+        Effect.catchTag("LayerError", failedCheck),
+      ),
+    )
+    if (a.json) return yield* printJson({ ok: true, tocDigest: report.tocDigest, files: report.files })
+    yield* print(
+      `ok ${a.blob}: ${report.format}, ${report.files.length} files, ${report.chunkCount} chunks verified, TOC ${report.tocDigest}, diffID ${report.diffId}`,
+    )
+  }).pipe(Effect.provide(engineLayer(a.engine)))
+
+/** Flags of `lazypull layer ls`. */
+export interface LsArgs {
+  blob: string
+  toc: string | undefined
+  engine: Engine
+  json: boolean
+}
 
 /** Lists the files of a layer from its TOC. */
-export const ls = (a: { blob: string; toc: string | undefined; engine: Engine; json: boolean }) =>
-  withLayer(a.blob, a.toc, undefined, (layer) => {
+export const ls = (a: LsArgs) =>
+  withLayer(a.blob, a, failWith(a.blob), (layer) => {
     const files = layerFacts(layer)
     if (a.json) return printJson(files)
     return print(
       files
         .map(
           (f) =>
-            `${f.mode.padStart(6)} ${String(f.uid).padStart(5)} ${String(f.gid).padStart(5)} ${String(f.size).padStart(10)} ${f.type.padEnd(8)} ${f.name}${f.linkName ? ` -> ${f.linkName}` : ""}`,
+            `${f.mode.padStart(6)} ${String(f.uid).padStart(5)} ${String(f.gid).padStart(5)} ${String(f.size).padStart(10)} ${f.type.padEnd(8)} ${f.name === "" ? "." : f.name}${f.linkName ? ` -> ${f.linkName}` : ""}`,
         )
         .join("\n"),
     )
   }).pipe(Effect.provide(engineLayer(a.engine)))
 
-/** Writes one file's bytes to stdout. */
-export const cat = (a: {
+/** Flags of `lazypull layer cat`. */
+export interface CatArgs {
   blob: string
   path: string
   toc: string | undefined
   stats: boolean
   engine: Engine
-}) =>
-  withLayer(a.blob, a.toc, undefined, (layer) =>
+}
+
+/** Uncompressed bytes read and written per step of `cat` (whole chunks, so no chunk is fetched twice). */
+const CAT_WINDOW = 8 << 20
+
+/** Writes one file's bytes to stdout, a window of whole chunks at a time. */
+export const cat = (a: CatArgs) =>
+  withLayer(a.blob, a, failWith(a.blob), (layer) =>
     Effect.gen(function* () {
       const before = { reads: layer.reader.stats.reads, bytes: layer.reader.stats.bytes }
-      const bytes = yield* readFile(layer, a.path)
-      yield* Effect.promise(
-        () =>
-          new Promise<void>((resolve, reject) =>
-            process.stdout.write(bytes, (e) => (e ? reject(e) : resolve())),
-          ),
-      )
-      if (a.stats)
+      const node = yield* resolveFile(layer, a.path).pipe(Effect.mapError(layerFailure(a.blob, false)))
+      let start = 0
+      let written = 0
+      for (let i = 0; i < node.chunks.length; i++) {
+        const c = node.chunks[i]!
+        const end = c.chunkOffset + c.chunkSize
+        if (end - start < CAT_WINDOW && i < node.chunks.length - 1) continue
+        const bytes = yield* readFile(layer, a.path, { offset: start, length: end - start }).pipe(
+          Effect.mapError(layerFailure(a.blob, false)),
+        )
+        yield* writeStdout(bytes)
+        written += bytes.length
+        start = end
+      }
+      if (a.stats) {
+        const { reads, bytes } = layer.reader.stats
         yield* Effect.sync(() =>
           process.stderr.write(
-            `${a.path}: ${bytes.length} bytes; fetched ${layer.reader.stats.bytes} bytes in ${layer.reader.stats.reads} reads (${layer.reader.stats.reads - before.reads} reads, ${layer.reader.stats.bytes - before.bytes} bytes for the file)\n`,
+            `stats: ${a.path}: ${written} bytes; fetched ${bytes} bytes in ${reads} reads (${reads - before.reads} reads, ${bytes - before.bytes} bytes for the file; the rest is footer and TOC)\n`,
           ),
         )
+      }
     }),
   ).pipe(Effect.provide(engineLayer(a.engine)))
