@@ -86,7 +86,9 @@ export const parseEstargzFooter = (b: Uint8Array): ParsedFooter | FooterProblem 
   if (extra.length < 4) return "extra field too short"
   if (extra[0] !== 0x53 || extra[1] !== 0x47) return "extra subfield is not SG"
   const len = extra[2]! | (extra[3]! << 8)
-  if (len !== 22 || extra.length < 4 + 22) return `SG subfield length ${len}, want 22`
+  if (len !== 22) return `SG subfield length ${len}, want 22`
+  // Go compares extra[4+16:] with "STARGZ": the extra field must be exactly the one subfield
+  if (extra.length !== 4 + 22) return `extra field is ${extra.length} bytes, want 26`
   if (!startsWith(extra, 4 + 16, STARGZ)) return "SG subfield does not end in STARGZ"
   const off = parseHexOffset(extra.subarray(4, 20))
   return typeof off === "string" ? off : { kind: "estargz", tocOffset: off, size: FOOTER_SIZE }
@@ -111,6 +113,7 @@ export const parseExternalFooter = (b: Uint8Array): ParsedFooter | FooterProblem
   if (extra.length < 4 || extra[0] !== 0x53 || extra[1] !== 0x47) return "extra subfield is not SG"
   const len = extra[2]! | (extra[3]! << 8)
   if (len !== 17 || !startsWith(extra, 4, EXTERNAL)) return "SG subfield is not STARGZEXTERNALTOC"
+  if (extra.length !== 4 + 17) return `extra field is ${extra.length} bytes, want 21`
   return { kind: "external", tocOffset: -1, size: EXTERNAL_FOOTER_SIZE }
 }
 
