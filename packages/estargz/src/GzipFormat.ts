@@ -12,6 +12,7 @@ import {
 import { END_OF_ARCHIVE, encodeHeader, listTar, paddingFor } from "@lazypull/tar"
 import { TOC_FILE_NAME } from "@lazypull/toc"
 import { makeExternalFooter, makeFooter, parseGzipFooter, FOOTER_SIZE } from "./Footer.ts"
+import { TocSizeLimit } from "./Reader.ts"
 
 const FORMAT = "estargz"
 
@@ -41,33 +42,55 @@ export const tocTarBytes = (json: Uint8Array): Uint8Array => {
   return out
 }
 
-/** Extracts the JSON of `stargz.index.json` from the decompressed TOC tar (name checked exactly, as Go does). */
+const STARGZ_MAGIC = new TextEncoder().encode("STARGZ")
+
+const indexOf = (hay: Uint8Array, needle: Uint8Array): number => {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let k = 0; k < needle.length; k++) if (hay[i + k] !== needle[k]) continue outer
+    return i
+  }
+  return -1
+}
+
+/** Room for the tar framing around the TOC JSON: header (and a PAX header), padding, end of archive. */
+const TOC_TAR_OVERHEAD = 4096
+
+/**
+ * Extracts the JSON of `stargz.index.json` from the decompressed TOC tar (name checked exactly, as Go does);
+ * `offset` is the TOC member's blob offset (absent for an external TOC).
+ */
 export const tocJsonFromTar = (
   tar: Uint8Array,
   format: string,
-  offset: number,
-): Effect.Effect<Uint8Array, LayerError> =>
-  listTar(tar).pipe(
+  offset: number | undefined,
+): Effect.Effect<Uint8Array, LayerError> => {
+  const at = offset === undefined ? {} : { offset }
+  const where = offset === undefined ? "external TOC" : `TOC member at offset ${offset}`
+  return listTar(tar).pipe(
     Effect.mapError(
-      (e) => new LayerError({ reason: "BadToc", format, offset, message: `TOC tar: ${e.message}` }),
+      (e) =>
+        new LayerError({ reason: "BadToc", format, ...at, message: `${where}: not a tar: ${e.message}` }),
     ),
     Effect.flatMap((entries) => {
       const first = entries[0]
       if (!first)
-        return Effect.fail(new LayerError({ reason: "BadToc", format, offset, message: "TOC tar is empty" }))
+        return Effect.fail(
+          new LayerError({ reason: "BadToc", format, ...at, message: `${where}: the tar has no entry` }),
+        )
       if (first.header.name !== TOC_FILE_NAME)
         return Effect.fail(
           new LayerError({
             reason: "BadToc",
             format,
-            offset,
+            ...at,
             entry: first.header.name,
-            message: `first entry of the TOC member is ${JSON.stringify(first.header.name)}, want ${TOC_FILE_NAME}`,
+            message: `${where}: first entry is ${JSON.stringify(first.header.name)}, want ${TOC_FILE_NAME}`,
           }),
         )
       return Effect.succeed(first.data)
     }),
   )
+}
 
 /** Options of the eStargz gzip compressor. */
 export interface GzipCompressorOptions {
@@ -135,7 +158,19 @@ export const makeDecompressor = (): Effect.Effect<Decompressor, never, GzipEngin
       parseFooter: (tail, blobSize) =>
         Effect.suspend(() => {
           const r = parseGzipFooter(tail)
-          if (Array.isArray(r)) return Effect.succeed(undefined)
+          if (Array.isArray(r)) {
+            // "STARGZ" in the last 51 bytes: an eStargz footer whose fields are wrong, not some other format
+            const last = tail.subarray(Math.max(0, tail.length - FOOTER_SIZE))
+            if (indexOf(last, STARGZ_MAGIC) < 0) return Effect.succeed(undefined)
+            return Effect.fail(
+              new LayerError({
+                reason: "BadFooter",
+                format: FORMAT,
+                offset: blobSize - last.length,
+                message: `invalid footer at offset ${blobSize - last.length} (${(r as ReadonlyArray<string>).join("; ")})`,
+              }),
+            )
+          }
           const f = r as Exclude<typeof r, ReadonlyArray<string>>
           const footerStart = blobSize - f.size
           if (f.kind === "external") {
@@ -169,9 +204,28 @@ export const makeDecompressor = (): Effect.Effect<Decompressor, never, GzipEngin
           return Effect.succeed(info)
         }),
       decodeToc: (region, footer) =>
-        Effect.flatMap(decompress(region, Math.max(1 << 20, region.length * 1100)), (tar) =>
-          tocJsonFromTar(tar, FORMAT, footer.tocOffset),
-        ),
+        Effect.gen(function* () {
+          const limit = yield* TocSizeLimit
+          const where = footer.external ? "external TOC" : `TOC member at offset ${footer.tocOffset}`
+          const at = footer.external ? {} : { offset: footer.tocOffset }
+          // inflate no further than the largest acceptable TOC tar: a small member can inflate to gigabytes
+          const bound = Math.min(limit + TOC_TAR_OVERHEAD, Math.max(1 << 20, region.length * 1100))
+          const tar = yield* gz.decompress(region, bound).pipe(
+            Effect.mapError(
+              (e) =>
+                new LayerError({
+                  reason: e.reason === "TooLarge" ? "TooLarge" : "BadToc",
+                  format: FORMAT,
+                  ...at,
+                  message:
+                    e.reason === "TooLarge"
+                      ? `${where} inflates to more than ${bound} bytes (TOC limit ${limit}): ${e.message}`
+                      : `${where} does not inflate: ${e.message}`,
+                }),
+            ),
+          )
+          return yield* tocJsonFromTar(tar, FORMAT, footer.external ? undefined : footer.tocOffset)
+        }),
       decompress,
       inflater: () =>
         gz.inflater().pipe(

@@ -1,7 +1,7 @@
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
 import { type Decompressor, Decompressors, type FooterInfo, LayerError, Sha256 } from "@lazypull/codec"
 import type { RangeReader } from "@lazypull/range"
-import { parseToc, type ChunkRef, type Toc, TocIndex, type TocNode } from "@lazypull/toc"
+import { type ChunkRef, parseToc, type Toc, type TocError, TocIndex, type TocNode } from "@lazypull/toc"
 
 /** Options of {@link openLayer}. */
 export interface OpenOptions {
@@ -32,8 +32,48 @@ export interface OpenedLayer {
 const DEFAULT_TAIL = 64 << 10
 const DEFAULT_MAX_TOC = 150 << 20
 
-const ioError = (format: string, name: string) => (e: { message: string; offset: number }) =>
-  new LayerError({ reason: "Io", format, offset: e.offset, message: `${name}: ${e.message}` })
+/**
+ * The largest TOC JSON the current {@link openLayer} accepts. `Decompressor.decodeToc` implementations read it to
+ * bound their inflation, so a small TOC member that inflates to gigabytes (a decompression bomb) fails with
+ * TooLarge after `limit` bytes instead of being inflated whole.
+ *
+ * @example
+ * const limit = yield* TocSizeLimit // 150 MiB unless openLayer's maxTocBytes says otherwise
+ */
+export const TocSizeLimit = Context.Reference<number>("@lazypull/estargz/TocSizeLimit", {
+  defaultValue: () => DEFAULT_MAX_TOC,
+})
+
+/** Reasons that end {@link openLayer} at once instead of letting the next decompressor try. */
+const FINAL_REASONS: ReadonlySet<LayerError["reason"]> = new Set([
+  "TocDigestMismatch",
+  "TooLarge",
+  "Io",
+  "BadOption",
+])
+
+/** The same error with the layer's name in front of its message. */
+const named = (name: string, e: LayerError, message = e.message): LayerError =>
+  new LayerError({
+    reason: e.reason,
+    format: e.format,
+    ...(e.offset === undefined ? {} : { offset: e.offset }),
+    ...(e.entry === undefined ? {} : { entry: e.entry }),
+    message: `${name}: ${message}`,
+  })
+
+const badOption = (name: string, message: string) =>
+  new LayerError({ reason: "BadOption", format: "layer", message: `${name}: ${message}` })
+
+const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0
+
+const ioError = (format: string, name: string) => (e: { message: string; offset: number; length: number }) =>
+  new LayerError({
+    reason: "Io",
+    format,
+    offset: e.offset,
+    message: `${name}: reading [${e.offset}, ${e.offset + e.length}): ${e.message}`,
+  })
 
 const sha256Hex = (sha: Sha256["Service"], data: Uint8Array) => {
   const h = sha.make()
@@ -69,42 +109,46 @@ export const openLayer = (
     const sha = yield* Sha256
     const name = options.name ?? reader.source
     const maxToc = options.maxTocBytes ?? DEFAULT_MAX_TOC
+    const wantTail = options.tailSize ?? DEFAULT_TAIL
+    if (!(isCount(maxToc) && maxToc > 0))
+      return yield* Effect.fail(badOption(name, `maxTocBytes ${maxToc} is not a positive integer`))
+    if (!isCount(wantTail))
+      return yield* Effect.fail(badOption(name, `tailSize ${wantTail} is not a non-negative integer`))
     const size = reader.size
-    const minFooter = Math.max(...decompressors.map((d) => d.footerSize))
-    const tailLen = Math.min(size, Math.max(options.tailSize ?? DEFAULT_TAIL, minFooter))
+    const minFooter = decompressors.reduce((m, d) => Math.max(m, d.footerSize), 0)
+    const tailLen = Math.min(size, Math.max(wantTail, minFooter))
     const tailStart = size - tailLen
     const tail = yield* reader.readAt(tailStart, tailLen).pipe(Effect.mapError(ioError("layer", name)))
 
-    const problems: Array<string> = []
+    // The reference tries the next decompressor when a footer or its TOC does not parse (ERRATA 7). The first
+    // recognised footer's problem is the one reported, with its reason, offset and entry.
+    const problems: Array<{ format: string; error: LayerError | undefined }> = []
     for (const d of decompressors) {
-      const footer = yield* d.parseFooter(tail, size).pipe(
-        Effect.catch((e) => {
-          problems.push(`${d.name}: ${e.message}`)
-          return Effect.succeed(undefined)
-        }),
-      )
-      if (!footer) {
-        problems.push(`${d.name}: no footer`)
+      const parsed = yield* Effect.result(d.parseFooter(tail, size))
+      if (parsed._tag === "Failure") {
+        problems.push({ format: d.name, error: parsed.failure })
         continue
       }
-      const opened = yield* loadToc(reader, d, footer, tail, tailStart, options, name, maxToc, sha).pipe(
-        Effect.map((r) => ({ ok: true as const, r })),
-        Effect.catch((e) =>
-          // a digest mismatch is final; other TOC failures let the next format try (as the reference does)
-          e.reason === "TocDigestMismatch" || e.reason === "TooLarge" || e.reason === "Io"
-            ? Effect.fail(e)
-            : Effect.succeed({ ok: false as const, e }),
-        ),
-      )
-      if (opened.ok) return opened.r
-      problems.push(`${d.name}: ${opened.e.message}`)
+      const footer = parsed.success
+      if (!footer) {
+        problems.push({ format: d.name, error: undefined })
+        continue
+      }
+      const opened = yield* Effect.result(loadToc(reader, d, footer, tail, tailStart, options, maxToc, sha))
+      if (opened._tag === "Success") return opened.success
+      if (FINAL_REASONS.has(opened.failure.reason)) return yield* Effect.fail(named(name, opened.failure))
+      problems.push({ format: d.name, error: opened.failure })
     }
+    const first = problems.find((p) => p.error !== undefined)?.error
+    const summary = problems.map((p) => `${p.format}: ${p.error?.message ?? "no footer"}`).join("; ")
+    if (first !== undefined)
+      return yield* Effect.fail(named(name, first, problems.length === 1 ? first.message : summary))
     return yield* Effect.fail(
       new LayerError({
-        reason: problems.some((p) => p.includes("TOC")) ? "BadToc" : "BadFooter",
+        reason: "BadFooter",
         format: decompressors.map((d) => d.name).join("|"),
         offset: Math.max(0, size - minFooter),
-        message: `${name}: not a lazy-pullable layer (${problems.join("; ")})`,
+        message: `${name}: not a lazy-pullable layer, no footer in the last ${tailLen} bytes (${summary})`,
       }),
     )
   })
@@ -116,49 +160,47 @@ const loadToc = (
   tail: Uint8Array,
   tailStart: number,
   options: OpenOptions,
-  name: string,
   maxToc: number,
   sha: Sha256["Service"],
 ): Effect.Effect<OpenedLayer, LayerError> =>
   Effect.gen(function* () {
+    const external = footer.external
+    const where = external ? "external TOC" : `TOC at offset ${footer.tocOffset}`
+    const at = external ? {} : { offset: footer.tocOffset }
+    const tooLarge = (what: string, n: number) =>
+      new LayerError({
+        reason: "TooLarge",
+        format: d.name,
+        ...at,
+        message: `${where}: ${what} of ${n} bytes exceeds the limit of ${maxToc}`,
+      })
     let json: Uint8Array
-    if (footer.external) {
-      if (!options.externalToc)
+    if (external) {
+      const ext = options.externalToc
+      if (!ext)
         return yield* Effect.fail(
           new LayerError({
             reason: "BadToc",
             format: d.name,
-            message: `${name}: the TOC of this layer is external; pass the TOC blob (the -esgztoc image layer)`,
+            message: "the TOC of this layer is external; pass the TOC blob (the -esgztoc image layer)",
           }),
         )
-      const ext = options.externalToc
-      json = ext[0] === 0x7b ? ext : yield* d.decodeToc(ext, footer)
+      if (ext.length > maxToc) return yield* Effect.fail(tooLarge("external TOC blob", ext.length))
+      // a TOC blob (one gzip member holding the TOC tar), else the raw TOC JSON
+      const compressed = ext.length >= 2 && ext[0] === 0x1f && ext[1] === 0x8b
+      json = compressed
+        ? yield* d.decodeToc(ext, footer).pipe(Effect.provideService(TocSizeLimit, maxToc))
+        : ext
     } else {
       const len = footer.tocEnd - footer.tocOffset
-      if (len > maxToc)
-        return yield* Effect.fail(
-          new LayerError({
-            reason: "TooLarge",
-            format: d.name,
-            offset: footer.tocOffset,
-            message: `${name}: TOC region of ${len} bytes exceeds the limit of ${maxToc}`,
-          }),
-        )
+      if (len > maxToc) return yield* Effect.fail(tooLarge("TOC region", len))
       const region =
         footer.tocOffset >= tailStart
           ? tail.subarray(footer.tocOffset - tailStart, footer.tocEnd - tailStart)
-          : yield* reader.readAt(footer.tocOffset, len).pipe(Effect.mapError(ioError(d.name, name)))
-      json = yield* d.decodeToc(region, footer)
+          : yield* reader.readAt(footer.tocOffset, len).pipe(Effect.mapError(ioError(d.name, where)))
+      json = yield* d.decodeToc(region, footer).pipe(Effect.provideService(TocSizeLimit, maxToc))
     }
-    if (json.length > maxToc)
-      return yield* Effect.fail(
-        new LayerError({
-          reason: "TooLarge",
-          format: d.name,
-          offset: footer.tocOffset,
-          message: `${name}: TOC JSON of ${json.length} bytes exceeds the limit of ${maxToc}`,
-        }),
-      )
+    if (json.length > maxToc) return yield* Effect.fail(tooLarge("TOC JSON", json.length))
     let tocDigest = sha256Hex(sha, json)
     if (options.tocDigest !== undefined && tocDigest !== options.tocDigest) {
       const trimmed = trimJson(json)
@@ -171,36 +213,31 @@ const loadToc = (
           new LayerError({
             reason: "TocDigestMismatch",
             format: d.name,
-            offset: footer.tocOffset,
-            message: `${name}: TOC digest is ${tocDigest}, want ${options.tocDigest}`,
+            ...at,
+            message: `${where}: TOC digest is ${tocDigest}, want ${options.tocDigest}`,
           }),
         )
     }
-    const toc = yield* parseToc(json, { maxBytes: maxToc }).pipe(
-      Effect.mapError(
-        (e) =>
-          new LayerError({
-            reason: "BadToc",
-            format: d.name,
-            offset: footer.tocOffset,
-            entry: e.entry,
-            message: `${name}: TOC: ${e.message}`,
-          }),
-      ),
-    )
-    const index = yield* TocIndex.build(toc, { dataEnd: footer.dataEnd }).pipe(
-      Effect.mapError(
-        (e) =>
-          new LayerError({
-            reason: "BadToc",
-            format: d.name,
-            offset: footer.tocOffset,
-            entry: e.entry,
-            message: `${name}: TOC: ${e.message}`,
-          }),
-      ),
-    )
-    return { name, reader, decompressor: d, footer, tocJson: json, tocDigest, toc, index }
+    const badToc = (e: TocError) =>
+      new LayerError({
+        reason: e.reason === "TooLarge" ? "TooLarge" : "BadToc",
+        format: d.name,
+        ...at,
+        ...(e.entry === "" ? {} : { entry: e.entry }),
+        message: `${where}: ${e.message}`,
+      })
+    const toc = yield* parseToc(json, { maxBytes: maxToc }).pipe(Effect.mapError(badToc))
+    const index = yield* TocIndex.build(toc, { dataEnd: footer.dataEnd }).pipe(Effect.mapError(badToc))
+    return {
+      name: options.name ?? reader.source,
+      reader,
+      decompressor: d,
+      footer,
+      tocJson: json,
+      tocDigest,
+      toc,
+      index,
+    }
   })
 
 /** Upper bound of what a compressed range may inflate to (deflate and zstd expand at most ~1032x). */
@@ -216,53 +253,28 @@ export const chunkBytes = (
 ): Effect.Effect<Uint8Array, LayerError, Sha256> =>
   Effect.gen(function* () {
     const d = layer.decompressor
-    const need = chunk.innerOffset + chunk.chunkSize
-    const raw = yield* d.decompress(compressed, inflateBound(compressed.length, need)).pipe(
-      Effect.mapError(
-        (e) =>
-          new LayerError({
-            reason: e.reason,
-            format: e.format,
-            offset: chunk.offset,
-            entry: node.name,
-            message: `${layer.name}: ${node.name}: ${e.message}`,
-          }),
-      ),
-    )
-    if (raw.length < need)
-      return yield* Effect.fail(
-        new LayerError({
-          reason: "Truncated",
-          format: d.name,
-          offset: chunk.offset,
-          entry: node.name,
-          message: `${layer.name}: chunk of ${node.name} at offset ${chunk.offset} inflates to ${raw.length} bytes, need ${need}`,
-        }),
-      )
-    const bytes = raw.subarray(chunk.innerOffset, need)
+    const where = `${layer.name}: ${node.name}: chunk at file offset ${chunk.chunkOffset} (blob offset ${chunk.offset})`
+    const fail = (reason: LayerError["reason"], message: string) =>
+      new LayerError({
+        reason,
+        format: d.name,
+        offset: chunk.offset,
+        entry: node.name,
+        message: `${where} ${message}`,
+      })
     const want = chunk.chunkDigest ?? (node.chunks.length === 1 ? node.entry.digest : undefined)
-    if (want === undefined)
-      return yield* Effect.fail(
-        new LayerError({
-          reason: "ChunkDigestMismatch",
-          format: d.name,
-          offset: chunk.offset,
-          entry: node.name,
-          message: `${layer.name}: chunk of ${node.name} at offset ${chunk.offset} has no chunkDigest`,
-        }),
-      )
+    if (want === undefined) return yield* Effect.fail(fail("BadToc", "has no chunkDigest in the TOC"))
+    const need = chunk.innerOffset + chunk.chunkSize
+    const raw = yield* d
+      .decompress(compressed, inflateBound(compressed.length, need))
+      .pipe(Effect.mapError((e) => fail(e.reason, `does not inflate: ${e.message}`)))
+    if (raw.length < need)
+      return yield* Effect.fail(fail("Truncated", `inflates to ${raw.length} bytes, need ${need}`))
+    const bytes = raw.subarray(chunk.innerOffset, need)
     const sha = yield* Sha256
     const got = sha256Hex(sha, bytes)
     if (got !== want)
-      return yield* Effect.fail(
-        new LayerError({
-          reason: "ChunkDigestMismatch",
-          format: d.name,
-          offset: chunk.offset,
-          entry: node.name,
-          message: `${layer.name}: chunk of ${node.name} at file offset ${chunk.chunkOffset} (blob offset ${chunk.offset}) has digest ${got}, want ${want}`,
-        }),
-      )
+      return yield* Effect.fail(fail("ChunkDigestMismatch", `has digest ${got}, want ${want}`))
     return bytes
   })
 
@@ -299,7 +311,8 @@ export interface ReadFileOptions {
 
 /**
  * Reads a file (or a byte range of it) lazily: fetches only the chunks it needs in one ranged read per run
- * of adjacent chunks, inflates and verifies every chunk before returning bytes.
+ * of adjacent chunks, inflates and verifies every chunk before returning bytes. Memory follows the bytes that
+ * really inflated, never the sizes the TOC claims.
  */
 export const readFile = (
   layer: OpenedLayer,
@@ -307,23 +320,40 @@ export const readFile = (
   options: ReadFileOptions = {},
 ): Effect.Effect<Uint8Array, LayerError, Sha256> =>
   Effect.gen(function* () {
+    for (const key of ["offset", "length"] as const) {
+      const v = options[key]
+      if (v !== undefined && !isCount(v))
+        return yield* Effect.fail(
+          new LayerError({
+            reason: "BadOption",
+            format: layer.decompressor.name,
+            entry: path,
+            message: `${layer.name}: ${path}: ${key} ${v} is not a non-negative integer`,
+          }),
+        )
+    }
     const node = yield* resolveFile(layer, path)
     const size = node.entry.size ?? 0
-    const start = Math.max(0, Math.min(size, options.offset ?? 0))
-    const end = Math.min(size, options.length === undefined ? size : start + Math.max(0, options.length))
-    const out = new Uint8Array(end - start)
-    if (end <= start) return out
+    const start = Math.min(size, options.offset ?? 0)
+    const end = Math.min(size, options.length === undefined ? size : start + options.length)
+    if (end <= start) return new Uint8Array(0)
     const chunks = node.chunks.filter((c) => c.chunkOffset < end && c.chunkOffset + c.chunkSize > start)
-    // coalesce chunks whose compressed ranges touch into one read
+    const pieces: Array<Uint8Array> = []
+    // coalesce chunks whose compressed ranges follow each other into one read
     let i = 0
     while (i < chunks.length) {
       let j = i
-      while (j + 1 < chunks.length && chunks[j + 1]!.offset <= chunks[j]!.compressedEnd) j++
+      let last = chunks[i]!.compressedEnd
+      while (j + 1 < chunks.length) {
+        const next = chunks[j + 1]!
+        if (next.offset < chunks[j]!.offset || next.offset > last) break
+        last = Math.max(last, next.compressedEnd)
+        j++
+      }
       const base = chunks[i]!.offset
-      const last = Math.max(...chunks.slice(i, j + 1).map((c) => c.compressedEnd))
       const bytes = yield* layer.reader
         .readAt(base, last - base)
-        .pipe(Effect.mapError(ioError(layer.decompressor.name, layer.name)))
+        .pipe(Effect.mapError(ioError(layer.decompressor.name, `${layer.name}: ${node.name}`)))
       for (let k = i; k <= j; k++) {
         const c = chunks[k]!
         const data = yield* chunkBytes(
@@ -334,9 +364,15 @@ export const readFile = (
         )
         const from = Math.max(start, c.chunkOffset)
         const to = Math.min(end, c.chunkOffset + c.chunkSize)
-        out.set(data.subarray(from - c.chunkOffset, to - c.chunkOffset), from - start)
+        pieces.push(data.subarray(from - c.chunkOffset, to - c.chunkOffset))
       }
       i = j + 1
+    }
+    const out = new Uint8Array(end - start)
+    let at = 0
+    for (const p of pieces) {
+      out.set(p, at)
+      at += p.length
     }
     return out
   })

@@ -191,7 +191,19 @@ export const verifyStream = (
             const err = finishCurrent()
             if (err) return err
             const h = ev.header
-            if (next === tocEntries.length && h.name === TOC_FILE_NAME && !layer.footer.external) {
+            if (
+              h.name === TOC_FILE_NAME &&
+              !layer.footer.external &&
+              tocEntries[next]?.name !== TOC_FILE_NAME
+            ) {
+              const missing = tocEntries[next]
+              if (missing !== undefined)
+                return fail(
+                  layer,
+                  "StreamMismatch",
+                  `TOC entry ${next} ${JSON.stringify(missing.name)} is not in the tar stream (it reaches ${TOC_FILE_NAME} first)`,
+                  { entry: missing.name, offset: ev.offset },
+                )
               sawToc = true
               current = undefined
               break
@@ -235,6 +247,11 @@ export const verifyStream = (
       return undefined
     }
     const inflater = yield* layer.decompressor.inflater()
+    // the inflater cannot tell where in its input it failed: name the block it was given
+    const inBlock = (off: number, len: number) => (e: LayerError) =>
+      fail(layer, e.reason, `while inflating the blob at offset ${off} (${len} bytes): ${e.message}`, {
+        offset: off,
+      })
     const feed = (outs: ReadonlyArray<Uint8Array>) => {
       for (const o of outs) {
         diff.update(o)
@@ -251,10 +268,10 @@ export const verifyStream = (
       const chunk = yield* layer.reader
         .readAt(off, Math.min(BLOCK, size - off))
         .pipe(Effect.mapError((e) => fail(layer, "Io", e.message, { offset: e.offset })))
-      const err = feed(yield* inflater.push(chunk))
+      const err = feed(yield* inflater.push(chunk).pipe(Effect.mapError(inBlock(off, chunk.length))))
       if (err) return yield* Effect.fail(err)
     }
-    const err = feed(yield* inflater.end())
+    const err = feed(yield* inflater.end().pipe(Effect.mapError(inBlock(size, 0))))
     if (err) return yield* Effect.fail(err)
     parser.end()
     const err2 = drain()
@@ -285,7 +302,10 @@ export const verifyLayer = (
     const files = Array.from(layer.index.nodes()).filter((n) => n.type === "reg" && n.chunks.length > 0)
     // the chunk checks (random access by offset) and the stream check run side by side: two cores
     const [counts, { diffId, uncompressedSize }] = yield* Effect.all(
-      [Effect.forEach(files, (n) => verifyFile(layer, n), { concurrency: options.concurrency ?? 4 }), verifyStream(layer)],
+      [
+        Effect.forEach(files, (n) => verifyFile(layer, n), { concurrency: options.concurrency ?? 4 }),
+        verifyStream(layer),
+      ],
       { concurrency: 2 },
     )
     if (options.diffId !== undefined && options.diffId !== diffId)
