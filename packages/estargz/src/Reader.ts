@@ -242,7 +242,9 @@ const loadToc = (
 
 /** Upper bound of what a compressed range may inflate to (deflate and zstd expand at most ~1032x). */
 const inflateBound = (compressed: number, needed: number) =>
-  Math.min(2 ** 31 - 1, Math.max(needed, compressed * 1100 + 65536))
+  // deflate expands at most ~1032x; zstd has no such bound (a zero run is a few bytes), so a chunk may
+  // also bring up to 64 MiB of what follows it in its member (padding and the next tar headers)
+  Math.min(2 ** 31 - 1, Math.max(needed + (64 << 20), compressed * 1100 + 65536))
 
 /** Inflates one chunk's compressed range and returns exactly its verified bytes. */
 export const chunkBytes = (
