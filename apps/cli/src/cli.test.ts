@@ -390,6 +390,34 @@ describe.concurrent("layer ls and cat", () => {
     })
   })
 
+  it("ls of an empty layer prints nothing (text) or [] (--json)", async () => {
+    const e = await convert(dir, fixture("empty.tar"), "empty.esgz")
+    expect(succeeds(await lazypull(["layer", "ls", e.blob], { cwd: dir })).out).toBe("")
+    expect(jsonOf(succeeds(await lazypull(["layer", "ls", e.blob, "--json"], { cwd: dir })))).toEqual([])
+  })
+
+  it("cat streams a file larger than its read window, whole chunks at a time", async () => {
+    // 9.5 MiB of incompressible bytes in 1 MiB chunks: two windows of at most 8 MiB, each one read
+    const src = tmpDir()
+    const bytes = Buffer.alloc(9.5 * (1 << 20))
+    for (let i = 0, x = 12345; i < bytes.length; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0
+      bytes[i] = x >>> 24
+    }
+    writeFileSync(join(src, "large.bin"), bytes)
+    const tar = await runCommand("tar", ["-cf", join(src, "large.tar"), "-C", src, "large.bin"])
+    expect(tar.code, tar.stderr).toBe(0)
+    const c = await convert(dir, join(src, "large.tar"), "large.esgz", [
+      "--estargz-chunk-size",
+      String(1 << 20),
+      "--estargz-compression-level",
+      "1",
+    ])
+    const r = succeeds(await lazypull(["layer", "cat", c.blob, "large.bin", "--stats"], { cwd: dir }))
+    expect(r.stdout.equals(bytes)).toBe(true)
+    expect(r.stderr).toMatch(/\(2 reads, \d+ bytes for the file/)
+  })
+
   it("cat prints a file's bytes exactly as in the source tar", async () => {
     for (const [blob, tar, member, path] of [
       [ustar.blob, "ustar.tar", "./etc/motd", "etc/motd"],

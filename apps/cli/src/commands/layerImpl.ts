@@ -289,6 +289,7 @@ export const ls = (a: LsArgs) =>
   withLayer(a.blob, a, failWith(a.blob), (layer) => {
     const files = layerFacts(layer)
     if (a.json) return printJson(files)
+    if (files.length === 0) return Effect.void
     return print(
       files
         .map(
