@@ -65,6 +65,15 @@ describe("buildLayer", () => {
     }).pipe(Effect.provide(layer)),
   )
 
+  it.effect("an external TOC given for a layer that has its own is refused (BadOption)", () =>
+    Effect.gen(function* () {
+      const c = yield* convertInMemory(tarOf("", 4096), {}, 1)
+      const ext = yield* convertInMemory(tarOf("", 4096), { externalToc: true }, 1)
+      const r = yield* Effect.result(openLayer(fromBytes(c.blob), { externalToc: ext.externalToc! }))
+      expect(r._tag === "Failure" && r.failure.reason).toBe("BadOption")
+    }).pipe(Effect.provide(layer)),
+  )
+
   it.effect("bad options are typed errors", () =>
     Effect.gen(function* () {
       const tar = tarOf("", 4096)

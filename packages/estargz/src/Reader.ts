@@ -165,6 +165,15 @@ const loadToc = (
 ): Effect.Effect<OpenedLayer, LayerError> =>
   Effect.gen(function* () {
     const external = footer.external
+    if (!external && options.externalToc !== undefined)
+      return yield* Effect.fail(
+        new LayerError({
+          reason: "BadOption",
+          format: d.name,
+          offset: footer.tocOffset,
+          message: "an external TOC was given, but this layer carries its own TOC (its footer is not the external-TOC footer)",
+        }),
+      )
     const where = external ? "external TOC" : `TOC at offset ${footer.tocOffset}`
     const at = external ? {} : { offset: footer.tocOffset }
     const tooLarge = (what: string, n: number) =>

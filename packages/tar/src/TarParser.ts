@@ -381,7 +381,10 @@ export class TarParser {
       if (!(recs instanceof Map)) return this.fail(recs.reason, this.metaOffset, recs.message, "")
       for (const k of recs.keys()) {
         if (k.startsWith("GNU.sparse.")) {
-          return this.fail("Unsupported", this.metaOffset, `PAX sparse files (${k}) are not supported`, "")
+          // name the file: the sparse name record, else the PAX path
+          const nameBytes = recs.get("GNU.sparse.name") ?? recs.get("path")
+          const entry = nameBytes ? decodeUtf8(nameBytes, 0, nameBytes.length) : ""
+          return this.fail("Unsupported", this.metaOffset, `${entry || "entry"}: PAX sparse files (${k}) are not supported`, entry)
         }
       }
       this.paxRecords = recs
