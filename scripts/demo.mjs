@@ -23,7 +23,7 @@ const lazypull = (args, { json = false, quiet = false } = {}) => {
     console.error(`demo: '${shown}' exited ${r.status}`)
     process.exit(1)
   }
-  if (!json && !quiet) process.stdout.write(r.stdout)
+  if (!json && !quiet) process.stdout.write(r.stdout + r.stderr)
   return json ? JSON.parse(r.stdout) : r.stdout
 }
 
