@@ -50,6 +50,20 @@ const convert = Command.make(
       Flag.withDescription('ctr-remote record file (NDJSON with "path") or a list of paths to prioritize'),
       Flag.optional,
     ),
+    zstdchunked: Flag.Boolean("zstdchunked").pipe(
+      Flag.withDescription(
+        "Write zstd:chunked (stargz-snapshotter dialect, as ctr-remote and nerdctl) instead of eStargz",
+      ),
+      Flag.withDefault(false),
+    ),
+    zstdLevel: Flag.Int("zstdchunked-compression-level").pipe(
+      Flag.withDescription("zstd level 1-22 for --zstdchunked (default 3)"),
+      Flag.withDefault(3),
+    ),
+    zstdChunkSize: Flag.Int("zstdchunked-chunk-size").pipe(
+      Flag.withDescription("Chunk size in bytes for --zstdchunked (0 = default, 4 MiB)"),
+      Flag.withDefault(0),
+    ),
     parallelism: Flag.Int("parallelism").pipe(
       Flag.withDescription("Members compressed at once (default 4); output is identical for any value"),
       Flag.withDefault(4),
@@ -64,6 +78,9 @@ const convert = Command.make(
         impl.convert({
           input: a.input,
           output: a.output,
+          zstdchunked: a.zstdchunked,
+          zstdLevel: a.zstdLevel,
+          zstdChunkSize: a.zstdChunkSize,
           level: a.level,
           chunkSize: a.chunkSize,
           minChunkSize: a.minChunkSize,
@@ -89,6 +106,10 @@ const convert = Command.make(
     },
     {
       command: "lazypull layer convert layer.tar layer.esgz --estargz-record-in record.json",
+      description: "Put the files of a ctr-remote record first (prefetched)",
+    },
+    {
+      command: "lazypull layer convert layer.tar.gz layer.zst --zstdchunked --json",
       description: "Prefetch the files a ctr-remote record file lists",
     },
     {

@@ -4,7 +4,7 @@ import { resolve as resolvePath } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import {
-  Decompressors,
+  type Decompressors,
   type GzipEngine,
   LayerError,
   type Scratch,
@@ -26,6 +26,7 @@ import {
   resolveFile,
   verifyLayer,
 } from "@lazypull/estargz"
+import { layerDecompressors, makeCompressor as makeZstdCompressor } from "@lazypull/zstd-chunked"
 import { type CommandFailed, checkFailed, runtimeFailed, usageFailed } from "../exit.ts"
 
 type Engine = "node" | "portable"
@@ -36,10 +37,8 @@ const engineLayer = (
   const gzip: Layer.Layer<GzipEngine> =
     engine === "portable" ? PortableEngine.layerGzip : NodeEngine.layerGzip
   const base = Layer.mergeAll(gzip, NodeEngine.layerSha256, PortableEngine.layerZstd, layerScratchFile())
-  const decompressors = Layer.effect(
-    Decompressors,
-    Effect.map(makeDecompressor(), (d) => [d]),
-  ).pipe(Layer.provide(gzip))
+  // every format lazypull reads: eStargz (gzip) and zstd:chunked
+  const decompressors: Layer.Layer<Decompressors> = layerDecompressors.pipe(Layer.provide(base))
   return Layer.merge(base, decompressors)
 }
 
@@ -99,6 +98,9 @@ const readLocal = (path: string, what: string) =>
 export interface ConvertArgs {
   input: string
   output: string
+  zstdchunked: boolean
+  zstdLevel: number
+  zstdChunkSize: number
   level: number
   chunkSize: number
   minChunkSize: number
@@ -111,6 +113,18 @@ export interface ConvertArgs {
 }
 
 const checkConvertArgs = (a: ConvertArgs): CommandFailed | undefined => {
+  if (a.zstdchunked) {
+    if (a.zstdLevel < 1 || a.zstdLevel > 22)
+      return usageFailed(`--zstdchunked-compression-level ${a.zstdLevel}: want 1-22`)
+    if (a.zstdChunkSize < 0)
+      return usageFailed(`--zstdchunked-chunk-size ${a.zstdChunkSize}: want > 0 (0 = 4 MiB)`)
+    for (const [set, flag] of [
+      [a.minChunkSize > 0, "--estargz-min-chunk-size"],
+      [a.externalToc !== undefined, "--estargz-external-toc"],
+      [a.keepDiffId, "--estargz-keep-diff-id"],
+    ] as const)
+      if (set) return usageFailed(`${flag} is an eStargz option; zstd:chunked has no such layout`)
+  }
   if (a.level < 0 || a.level > 9) return usageFailed(`--estargz-compression-level ${a.level}: want 0-9`)
   if (a.chunkSize < 0) return usageFailed(`--estargz-chunk-size ${a.chunkSize}: want > 0 (0 = 4 MiB)`)
   if (a.minChunkSize < 0) return usageFailed(`--estargz-min-chunk-size ${a.minChunkSize}: want >= 0`)
@@ -150,13 +164,15 @@ export const convert = (a: ConvertArgs) =>
             : yield* NodeEngine.atomicFileSink(a.externalToc).pipe(
                 Effect.mapError(cannot("create", a.externalToc)),
               )
-        const compressor = yield* makeCompressor({ level: a.level })
+        const compressor = a.zstdchunked
+          ? yield* makeZstdCompressor({ level: a.zstdLevel })
+          : yield* makeCompressor({ level: a.level })
         let sinkFailure: CommandFailed | undefined
         const r = yield* buildLayer(
           input,
           compressor,
           {
-            chunkSize: a.chunkSize,
+            chunkSize: a.zstdchunked ? a.zstdChunkSize || a.chunkSize : a.chunkSize,
             minChunkSize: a.minChunkSize,
             externalToc: a.externalToc !== undefined,
             keepDiffId: a.keepDiffId,
