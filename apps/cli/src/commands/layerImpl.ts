@@ -18,7 +18,6 @@ import {
   buildLayer,
   layerFacts,
   makeCompressor,
-  makeDecompressor,
   type OpenedLayer,
   openLayer,
   parseRecordFile,
