@@ -40,7 +40,7 @@ const fileError = (path: string, operation: string, e: unknown): FileError => {
 const view = (b: Buffer, n: number): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, n)
 
 /** Reads until `length` bytes arrived or the file ends; returns how many bytes were read. */
-const readFully = async (h: fs.FileHandle, into: Buffer, position: number): Promise<number> => {
+const readFully = async (h: fs.FileHandle, into: Uint8Array, position: number): Promise<number> => {
   let got = 0
   while (got < into.length) {
     const { bytesRead } = await h.read(into, got, into.length - got, position + got)
@@ -95,7 +95,31 @@ export const fileRangeReader = (path: string): Effect.Effect<RangeReader, RangeR
           },
         ),
       )
-    return { source: path, size, stats, readAt }
+    const readInto = (offset: number, target: Uint8Array): Effect.Effect<void, RangeReadError> =>
+      Effect.flatMap(checkBounds(path, size, offset, target.length), () =>
+        Effect.flatMap(
+          Effect.tryPromise({
+            try: () => readFully(handle, target, offset),
+            catch: io(offset, target.length),
+          }),
+          (got) => {
+            if (got < target.length)
+              return Effect.fail(
+                new RangeReadError({
+                  reason: "ShortRead",
+                  source: path,
+                  offset,
+                  length: target.length,
+                  message: `file ended after ${got} of ${target.length} bytes (was it truncated?)`,
+                }),
+              )
+            stats.reads++
+            stats.bytes += target.length
+            return Effect.void
+          },
+        ),
+      )
+    return { source: path, size, stats, readAt, readInto }
   })
 
 const MIN_CHUNK = 64 * 1024

@@ -58,10 +58,35 @@ export const layerScratchFile = (dir: string = tmpdir()): Layer.Layer<Scratch> =
                 if (!sealed) {
                   const total = size
                   const stats: RangeStats = { reads: 0, bytes: 0 }
+                  const readFully = async (buf: Uint8Array, offset: number) => {
+                    let got = 0
+                    while (got < buf.length) {
+                      const { bytesRead } = await fh.read(buf, got, buf.length - got, offset + got)
+                      if (bytesRead === 0) break
+                      got += bytesRead
+                    }
+                    stats.reads++
+                    stats.bytes += got
+                    if (got < buf.length) throw new Error(`short read: ${got} of ${buf.length}`)
+                  }
                   sealed = {
                     source: path,
                     size: total,
                     stats,
+                    readInto: (offset, target) =>
+                      Effect.flatMap(checkBounds(path, total, offset, target.length), () =>
+                        Effect.tryPromise({
+                          try: () => readFully(target, offset),
+                          catch: (e) =>
+                            new RangeReadError({
+                              reason: "Io",
+                              source: path,
+                              offset,
+                              length: target.length,
+                              message: String(e),
+                            }),
+                        }),
+                      ),
                     readAt: (offset, length) =>
                       Effect.flatMap(checkBounds(path, total, offset, length), () =>
                         Effect.tryPromise({

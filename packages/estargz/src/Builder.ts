@@ -78,6 +78,8 @@ export type BuildInput = RangeReader
 
 const FORMAT = "estargz"
 const MAX_INFLIGHT_MEMBERS = 16
+/** Members start in a buffer of this size and move to a chunk-sized one when a payload needs it. */
+const SMALL_MEMBER = 64 << 10
 const READ_BLOCK = 1 << 20
 
 const typeOf = (flag: string): EntryType | undefined => {
@@ -161,7 +163,10 @@ interface Assembler {
   readonly memberOffsets: ReadonlyArray<number>
   readonly compressedSize: number
   readonly uncompressedSize: number
+  /** Appends a copy of `bytes` (callers may reuse the buffer afterwards). */
   append(bytes: Uint8Array): void
+  /** Appends `n` bytes the caller fills before its next call (read a payload straight into the member). */
+  reserve(n: number): Uint8Array
   /** Called before each chunk's payload; `forceNew` for landmarks, which always start a member. */
   startChunk(forceNew: boolean): Effect.Effect<ChunkPlace, LayerError>
   finish(): Effect.Effect<void, LayerError>
@@ -173,9 +178,17 @@ interface Assembler {
  * the sink in order; offsets of members are known once they are written.
  */
 class ParallelAssembler implements Assembler {
-  private parts: Array<Uint8Array> = []
-  private partsLen = 0
-  private readonly inflight: Array<{ fiber: Fiber.Fiber<Uint8Array, LayerError>; size: number }> = []
+  /** The member being assembled; recycled through the pool once compressed, so little garbage is made. */
+  private buf: Uint8Array
+  private len = 0
+  /** Two size classes: small members (headers, small files) and chunk-sized ones. */
+  private readonly smallPool: Array<Uint8Array> = []
+  private readonly largePool: Array<Uint8Array> = []
+  private readonly inflight: Array<{
+    fiber: Fiber.Fiber<Uint8Array, LayerError>
+    size: number
+    buf: Uint8Array
+  }> = []
   private inflightBytes = 0
   /** Compressed offset of each member, in order, filled as members are written. */
   readonly memberOffsets: Array<number> = []
@@ -189,14 +202,42 @@ class ParallelAssembler implements Assembler {
     private readonly maxInflightBytes: number,
     private readonly diffHash: Sha256Hasher,
     private readonly blobHash: Sha256Hasher,
-  ) {}
+    /** Size of a pooled member buffer: one chunk plus room for the headers that follow it. */
+    private readonly memberSize: number,
+  ) {
+    this.buf = new Uint8Array(SMALL_MEMBER)
+  }
 
-  /** Appends uncompressed bytes to the current member (copied when they are views of a reused buffer). */
+  private ensure(n: number): void {
+    if (n <= this.buf.length) return
+    const bigger =
+      n <= this.memberSize
+        ? (this.largePool.pop() ?? new Uint8Array(this.memberSize))
+        : new Uint8Array(Math.max(n, this.buf.length * 2))
+    bigger.set(this.buf.subarray(0, this.len))
+    this.recycle(this.buf)
+    this.buf = bigger
+  }
+
+  private recycle(b: Uint8Array): void {
+    if (b.length === SMALL_MEMBER && this.smallPool.length < MAX_INFLIGHT_MEMBERS) this.smallPool.push(b)
+    else if (b.length === this.memberSize && this.largePool.length < 2) this.largePool.push(b)
+  }
+
   append(bytes: Uint8Array): void {
     if (bytes.length === 0) return
-    this.parts.push(bytes)
-    this.partsLen += bytes.length
+    this.ensure(this.len + bytes.length)
+    this.buf.set(bytes, this.len)
+    this.len += bytes.length
     this.uncompressedSize += bytes.length
+  }
+
+  reserve(n: number): Uint8Array {
+    this.ensure(this.len + n)
+    const view = this.buf.subarray(this.len, this.len + n)
+    this.len += n
+    this.uncompressedSize += n
+    return view
   }
 
   startChunk(): Effect.Effect<ChunkPlace, LayerError> {
@@ -207,15 +248,16 @@ class ParallelAssembler implements Assembler {
   cut(): Effect.Effect<number, LayerError> {
     const self = this
     return Effect.gen(function* () {
-      if (self.partsLen > 0) {
-        const data = concat(self.parts, self.partsLen)
+      if (self.len > 0) {
+        const data = self.buf.subarray(0, self.len)
         self.diffHash.update(data)
-        self.parts = []
-        self.partsLen = 0
         const fiber = yield* Effect.forkChild(self.compressor.compressMember(data), {
           startImmediately: true,
         })
-        self.inflight.push({ fiber, size: data.length })
+        // the buffer stays untouched until its compression is joined, then goes back to the pool
+        self.inflight.push({ fiber, size: data.length, buf: self.buf })
+        self.buf = self.smallPool.pop() ?? new Uint8Array(SMALL_MEMBER)
+        self.len = 0
         self.inflightBytes += data.length
         self.closed++
         // bound memory by bytes, not members: many small members may overtake one big one
@@ -233,6 +275,7 @@ class ParallelAssembler implements Assembler {
       if (!f) return
       self.inflightBytes -= f.size
       const bytes = yield* Fiber.join(f.fiber)
+      self.recycle(f.buf)
       self.memberOffsets.push(self.compressedSize)
       self.compressedSize += bytes.length
       self.blobHash.update(bytes)
@@ -279,9 +322,15 @@ class PackingAssembler implements Assembler {
 
   append(bytes: Uint8Array): void {
     if (bytes.length === 0) return
-    this.pending.push(bytes)
+    this.pending.push(bytes.slice())
     this.uncompressedSize += bytes.length
-    this.diffHash.update(bytes)
+  }
+
+  reserve(n: number): Uint8Array {
+    const b = new Uint8Array(n)
+    this.pending.push(b)
+    this.uncompressedSize += n
+    return b
   }
 
   private emit(out: ReadonlyArray<Uint8Array>): Effect.Effect<void, LayerError> {
@@ -299,6 +348,7 @@ class PackingAssembler implements Assembler {
   private feed(): Effect.Effect<void, LayerError> {
     const parts = this.pending
     this.pending = []
+    for (const p of parts) this.diffHash.update(p)
     return Effect.forEach(parts, (p) => Effect.flatMap(this.deflater.write(p), (out) => this.emit(out)), {
       discard: true,
     })
@@ -336,17 +386,6 @@ class PackingAssembler implements Assembler {
   }
 }
 
-const concat = (parts: ReadonlyArray<Uint8Array>, len: number): Uint8Array => {
-  if (parts.length === 1) return parts[0]!.slice()
-  const out = new Uint8Array(len)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
-
 /** A data entry of the TOC whose `offset` is a member index until the members are written. */
 interface PendingOffset {
   readonly entry: TocEntry
@@ -372,19 +411,37 @@ interface Scanned {
 const readAhead = (tar: RangeReader) => {
   let winStart = 0
   let win: Uint8Array = new Uint8Array(0)
-  const direct = (offset: number, length: number) =>
-    tar.readAt(offset, length).pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
-  return (offset: number, length: number): Effect.Effect<Uint8Array, LayerError> => {
+  // with readInto the window buffer is reused: a returned view is valid until the next call
+  const winBuf = tar.readInto ? new Uint8Array(4 * READ_BLOCK) : undefined
+  const ioErr = (e: { message: string; offset: number }) => bad("Io", e.message, { offset: e.offset })
+  const direct = (offset: number, length: number) => tar.readAt(offset, length).pipe(Effect.mapError(ioErr))
+  const read = (offset: number, length: number): Effect.Effect<Uint8Array, LayerError> => {
     if (offset >= winStart && offset + length <= winStart + win.length)
       return Effect.succeed(win.subarray(offset - winStart, offset - winStart + length))
     if (length >= READ_BLOCK) return direct(offset, length)
     const n = Math.min(tar.size - offset, Math.max(length, 4 * READ_BLOCK))
+    if (winBuf && tar.readInto && n <= winBuf.length) {
+      const target = winBuf.subarray(0, n)
+      win = new Uint8Array(0)
+      return Effect.map(tar.readInto(offset, target).pipe(Effect.mapError(ioErr)), () => {
+        win = target
+        winStart = offset
+        return target.subarray(0, length)
+      })
+    }
     return Effect.map(direct(offset, n), (bytes) => {
       win = bytes
       winStart = offset
       return bytes.subarray(0, length)
     })
   }
+  /** Fills `target` with the bytes at `offset`: from the window, or read straight into it. */
+  const into = (offset: number, target: Uint8Array): Effect.Effect<void, LayerError> => {
+    if (target.length < READ_BLOCK || !tar.readInto)
+      return Effect.map(read(offset, target.length), (b) => target.set(b))
+    return tar.readInto(offset, target).pipe(Effect.mapError(ioErr))
+  }
+  return { read, into }
 }
 
 const isGzip = (b: Uint8Array) => b.length >= 3 && b[0] === 0x1f && b[1] === 0x8b && b[2] === 0x08
@@ -524,7 +581,15 @@ export const buildLayer = (
           diffHash,
           blobHash,
         )
-      } else asm = new ParallelAssembler(compressor, sink, parallelism * chunkSize, diffHash, blobHash)
+      } else
+        asm = new ParallelAssembler(
+          compressor,
+          sink,
+          parallelism * chunkSize,
+          diffHash,
+          blobHash,
+          Math.min(chunkSize, 64 << 20) + (64 << 10),
+        )
       const entries: Array<TocEntry> = []
       const pending: Array<PendingOffset> = []
       const maker = new EntryMaker()
@@ -533,7 +598,7 @@ export const buildLayer = (
       const tar = yield* uncompressedTar(input)
       const scanned = yield* scan(tar, lossless)
 
-      const read = readAhead(tar)
+      const { read, into } = readAhead(tar)
 
       /** Writes one regular file's payload in chunks; returns after the padding is appended. */
       const writePayload = (entry: TocEntry, dataOffset: number, size: number) =>
@@ -544,7 +609,9 @@ export const buildLayer = (
           for (let co = 0; co < size; co += chunkSize) {
             const len = Math.min(chunkSize, size - co)
             const { member, innerOffset } = yield* asm.startChunk(false)
-            const data = yield* read(dataOffset + co, len)
+            // read the payload straight into the member; hash it before anything else is appended
+            const data = asm.reserve(len)
+            yield* into(dataOffset + co, data)
             const ch = sha.make()
             ch.update(data)
             fileHash?.update(data)
@@ -559,7 +626,6 @@ export const buildLayer = (
             if (len === chunkSize) target.chunkSize = chunkSize
             target.chunkDigest = chunkDigest
             pending.push({ entry: target, member })
-            asm.append(data)
           }
           entry.digest = fileHash ? `sha256:${fileHash.hex()}` : chunkDigest
         })

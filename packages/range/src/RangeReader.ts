@@ -31,6 +31,8 @@ export interface RangeReader {
   readonly size: number
   /** Reads exactly `length` bytes at `offset` (fails rather than returning fewer). */
   readAt(offset: number, length: number): Effect.Effect<Uint8Array, RangeReadError>
+  /** Reads exactly `target.length` bytes at `offset` into `target` (lets callers reuse buffers). */
+  readInto?(offset: number, target: Uint8Array): Effect.Effect<void, RangeReadError>
   /** Counters since creation. */
   readonly stats: RangeStats
 }
@@ -80,6 +82,12 @@ export const fromBytes = (bytes: Uint8Array, source = "memory"): RangeReader => 
         stats.reads++
         stats.bytes += length
         return bytes.subarray(offset, offset + length)
+      }),
+    readInto: (offset, target) =>
+      Effect.map(checkBounds(source, bytes.length, offset, target.length), () => {
+        stats.reads++
+        stats.bytes += target.length
+        target.set(bytes.subarray(offset, offset + target.length))
       }),
   }
 }
