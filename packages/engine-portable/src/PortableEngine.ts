@@ -10,7 +10,7 @@ export const layerGzip: Layer.Layer<GzipEngine> = PortableGzip.layer
 /** `Sha256` on @noble/hashes. */
 export const layerSha256: Layer.Layer<Sha256> = PortableSha256.layer
 
-/** `ZstdEngine` on fzstd (decompression). */
+/** `ZstdEngine`: compression on zstd-wasm (one frame per call), decoding on zstd-wasm per frame and fzstd (streaming). */
 export const layerZstd: Layer.Layer<ZstdEngine> = PortableZstd.layer
 
 /**
