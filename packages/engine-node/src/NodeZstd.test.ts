@@ -199,7 +199,7 @@ const TEST_WORKER = `import("node:worker_threads").then(({ parentPort }) => pare
   if (job.level === 15) return parentPort.postMessage({ id: job.id, error: "broken", fatal: true })
   const out = job.data.slice().reverse()
   const send = () => parentPort.postMessage({ id: job.id, frame: out }, [out.buffer])
-  if (job.level === 16) setTimeout(send, 300)
+  if (job.level === 16) setTimeout(send, 600)
   else send()
 }))
 `

@@ -11,6 +11,7 @@ import {
   zstdWasm,
 } from "./PortableZstdWasm.ts"
 
+/** Shared with the Node engines: level/size checks, the level used for -1, the input cap, zstd-wasm error mapping. */
 export { checkCompress, DEFAULT_LEVEL, MAX_COMPRESS_INPUT, wasmError } from "./PortableZstdWasm.ts"
 
 const fail = (reason: CodecError["reason"], message: string, codec = "zstd") =>
