@@ -35,7 +35,7 @@ const engineLayer = (
 ): Layer.Layer<GzipEngine | Sha256 | ZstdEngine | Scratch | Decompressors> => {
   const gzip: Layer.Layer<GzipEngine> =
     engine === "portable" ? PortableEngine.layerGzip : NodeEngine.layerGzip
-  const base = Layer.mergeAll(gzip, NodeEngine.layerSha256, PortableEngine.layerZstd, layerScratchFile())
+  const base = Layer.mergeAll(gzip, NodeEngine.layerSha256, NodeEngine.layerZstd, layerScratchFile())
   // every format lazypull reads: eStargz (gzip) and zstd:chunked
   const decompressors: Layer.Layer<Decompressors> = layerDecompressors.pipe(Layer.provide(base))
   return Layer.merge(base, decompressors)
