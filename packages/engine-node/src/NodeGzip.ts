@@ -175,10 +175,30 @@ class Gunzip {
   }
 }
 
+/** Inputs up to this size are decompressed synchronously. */
+const SYNC_DECOMPRESS_MAX = 256 * 1024
+
 const decompress = (data: Uint8Array, maxOutput?: number): Effect.Effect<Uint8Array, CodecError> =>
   Effect.suspend(() => {
     if (maxOutput !== undefined && !(Number.isSafeInteger(maxOutput) && maxOutput >= 0)) {
       return Effect.fail(codecError("Unsupported", `maxOutput ${maxOutput} is not a non-negative integer`))
+    }
+    if (data.length > 0 && data.length <= SYNC_DECOMPRESS_MAX) {
+      // Small inputs (most eStargz chunks): one synchronous call beats a stream's threadpool round trips.
+      // `bytesWritten` gives the same trailing-bytes check as the streaming path.
+      try {
+        const r = zlib.gunzipSync(data, {
+          info: true,
+          ...(maxOutput === undefined ? {} : { maxOutputLength: Math.max(1, maxOutput) }),
+        }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } }
+        if (maxOutput !== undefined && r.buffer.length > maxOutput)
+          return Effect.fail(codecError("TooLarge", `output exceeds the bound of ${maxOutput} bytes`))
+        if (r.engine.bytesWritten < data.length && !isZero(data, r.engine.bytesWritten))
+          return Effect.fail(codecError("Corrupt", "non-zero byte in the zero padding after the last member"))
+        return Effect.succeed(view(r.buffer))
+      } catch (e) {
+        return Effect.fail(fromZlib(e))
+      }
     }
     const g = new Gunzip(maxOutput ?? Number.MAX_SAFE_INTEGER, decompressChunk(data))
     return g.write(data).pipe(
