@@ -34,6 +34,11 @@ export interface Decompressor {
   readonly name: string
   /** Largest footer this format can have; readers fetch at least this many tail bytes. */
   readonly footerSize: number
+  /**
+   * What the expected TOC digest is the sha256 of: the TOC JSON (eStargz and the stargz zstd dialect; the default)
+   * or the compressed TOC region `[tocOffset, tocEnd)` (containers/storage zstd:chunked, FORMATS §12 #8).
+   */
+  readonly tocDigestOf?: "json" | "region"
   /** Parses the footer from the last bytes of the blob (`tail` ends at the blob end); undefined when not this format. */
   parseFooter(tail: Uint8Array, blobSize: number): Effect.Effect<FooterInfo | undefined, LayerError>
   /** Decodes the TOC region `[tocOffset, tocEnd)` (or an external TOC blob) into the TOC JSON bytes. */

@@ -184,6 +184,8 @@ const loadToc = (
         message: `${where}: ${what} of ${n} bytes exceeds the limit of ${maxToc}`,
       })
     let json: Uint8Array
+    // sha256 of the compressed region, for formats whose TOC digest covers it (checked before inflating)
+    let regionDigest: string | undefined
     if (external) {
       const ext = options.externalToc
       if (!ext)
@@ -207,11 +209,23 @@ const loadToc = (
         footer.tocOffset >= tailStart
           ? tail.subarray(footer.tocOffset - tailStart, footer.tocEnd - tailStart)
           : yield* reader.readAt(footer.tocOffset, len).pipe(Effect.mapError(ioError(d.name, where)))
+      if (d.tocDigestOf === "region") {
+        regionDigest = sha256Hex(sha, region)
+        if (options.tocDigest !== undefined && regionDigest !== options.tocDigest)
+          return yield* Effect.fail(
+            new LayerError({
+              reason: "TocDigestMismatch",
+              format: d.name,
+              ...at,
+              message: `${where}: digest of the compressed TOC is ${regionDigest}, want ${options.tocDigest}`,
+            }),
+          )
+      }
       json = yield* d.decodeToc(region, footer).pipe(Effect.provideService(TocSizeLimit, maxToc))
     }
     if (json.length > maxToc) return yield* Effect.fail(tooLarge("TOC JSON", json.length))
-    let tocDigest = sha256Hex(sha, json)
-    if (options.tocDigest !== undefined && tocDigest !== options.tocDigest) {
+    let tocDigest = regionDigest ?? sha256Hex(sha, json)
+    if (regionDigest === undefined && options.tocDigest !== undefined && tocDigest !== options.tocDigest) {
       const trimmed = trimJson(json)
       const alt = sha256Hex(sha, trimmed)
       if (alt === options.tocDigest) {
