@@ -171,7 +171,8 @@ const loadToc = (
           reason: "BadOption",
           format: d.name,
           offset: footer.tocOffset,
-          message: "an external TOC was given, but this layer carries its own TOC (its footer is not the external-TOC footer)",
+          message:
+            "an external TOC was given, but this layer carries its own TOC (its footer is not the external-TOC footer)",
         }),
       )
     const where = external ? "external TOC" : `TOC at offset ${footer.tocOffset}`
