@@ -384,7 +384,12 @@ export class TarParser {
           // name the file: the sparse name record, else the PAX path
           const nameBytes = recs.get("GNU.sparse.name") ?? recs.get("path")
           const entry = nameBytes ? decodeUtf8(nameBytes, 0, nameBytes.length) : ""
-          return this.fail("Unsupported", this.metaOffset, `${entry || "entry"}: PAX sparse files (${k}) are not supported`, entry)
+          return this.fail(
+            "Unsupported",
+            this.metaOffset,
+            `${entry || "entry"}: PAX sparse files (${k}) are not supported`,
+            entry,
+          )
         }
       }
       this.paxRecords = recs
