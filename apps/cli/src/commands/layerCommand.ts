@@ -56,6 +56,12 @@ const convert = Command.make(
       ),
       Flag.withDefault(false),
     ),
+    zstdDialect: Flag.Literals("zstdchunked-dialect", ["stargz", "storage"]).pipe(
+      Flag.withDescription(
+        "stargz: what ctr-remote/nerdctl write and stargz-snapshotter pulls lazily (default); storage: what podman/buildah write and containers/storage pulls partially",
+      ),
+      Flag.withDefault("stargz" as const),
+    ),
     zstdLevel: Flag.Int("zstdchunked-compression-level").pipe(
       Flag.withDescription("zstd level 1-22 for --zstdchunked (default 3)"),
       Flag.withDefault(3),
@@ -79,6 +85,7 @@ const convert = Command.make(
           input: a.input,
           output: a.output,
           zstdchunked: a.zstdchunked,
+          zstdDialect: a.zstdDialect,
           zstdLevel: a.zstdLevel,
           zstdChunkSize: a.zstdChunkSize,
           level: a.level,

@@ -25,7 +25,14 @@ import {
   resolveFile,
   verifyLayer,
 } from "@lazypull/estargz"
-import { layerDecompressors, makeCompressor as makeZstdCompressor } from "@lazypull/zstd-chunked"
+import {
+  buildStorageLayer,
+  layerAllDecompressors,
+  makeCompressor as makeZstdCompressor,
+  STORAGE_FORMAT,
+  storageLayerFacts,
+  verifyStorageLayer,
+} from "@lazypull/zstd-chunked"
 import { type CommandFailed, checkFailed, runtimeFailed, usageFailed } from "../exit.ts"
 
 type Engine = "node" | "portable"
@@ -37,7 +44,7 @@ const engineLayer = (
     engine === "portable" ? PortableEngine.layerGzip : NodeEngine.layerGzip
   const base = Layer.mergeAll(gzip, NodeEngine.layerSha256, NodeEngine.layerZstd, layerScratchFile())
   // every format lazypull reads: eStargz (gzip) and zstd:chunked
-  const decompressors: Layer.Layer<Decompressors> = layerDecompressors.pipe(Layer.provide(base))
+  const decompressors: Layer.Layer<Decompressors> = layerAllDecompressors.pipe(Layer.provide(base))
   return Layer.merge(base, decompressors)
 }
 
@@ -98,6 +105,7 @@ export interface ConvertArgs {
   input: string
   output: string
   zstdchunked: boolean
+  zstdDialect: "stargz" | "storage"
   zstdLevel: number
   zstdChunkSize: number
   level: number
@@ -123,7 +131,11 @@ const checkConvertArgs = (a: ConvertArgs): CommandFailed | undefined => {
       [a.keepDiffId, "--estargz-keep-diff-id"],
     ] as const)
       if (set) return usageFailed(`${flag} is an eStargz option; zstd:chunked has no such layout`)
-  }
+    if (a.zstdDialect === "storage" && (a.recordIn !== undefined || a.zstdChunkSize > 0))
+      return usageFailed(
+        "the storage dialect chunks by content and keeps the tar as it is: no --estargz-record-in, no --zstdchunked-chunk-size",
+      )
+  } else if (a.zstdDialect !== "stargz") return usageFailed("--zstdchunked-dialect needs --zstdchunked")
   if (a.level < 0 || a.level > 9) return usageFailed(`--estargz-compression-level ${a.level}: want 0-9`)
   if (a.chunkSize < 0) return usageFailed(`--estargz-chunk-size ${a.chunkSize}: want > 0 (0 = 4 MiB)`)
   if (a.minChunkSize < 0) return usageFailed(`--estargz-min-chunk-size ${a.minChunkSize}: want >= 0`)
@@ -167,6 +179,25 @@ export const convert = (a: ConvertArgs) =>
           ? yield* makeZstdCompressor({ level: a.zstdLevel })
           : yield* makeCompressor({ level: a.level })
         let sinkFailure: CommandFailed | undefined
+        const blobSink = {
+          write: (b: Uint8Array) =>
+            sink.write(b).pipe(
+              Effect.mapError((e) => {
+                sinkFailure = cannot("write", a.output)(e)
+                return new LayerError({ reason: "Io", format: "cli", message: sinkFailure.message })
+              }),
+            ),
+        }
+        if (a.zstdchunked && a.zstdDialect === "storage") {
+          // containers/storage (podman) dialect: the tar passes through, tar-split, content-defined chunks
+          const s = yield* buildStorageLayer(
+            input,
+            { level: a.zstdLevel, parallelism: a.parallelism },
+            blobSink,
+          ).pipe(Effect.mapError((e) => sinkFailure ?? layerFailure(a.input, false)(e)))
+          yield* sink.commit().pipe(Effect.mapError(cannot("write", a.output)))
+          return { ...s, missedPrioritized: [] as ReadonlyArray<string>, externalToc: undefined }
+        }
         const r = yield* buildLayer(
           input,
           compressor,
@@ -178,15 +209,7 @@ export const convert = (a: ConvertArgs) =>
             prioritizedFiles: prioritized,
             parallelism: a.parallelism,
           },
-          {
-            write: (b) =>
-              sink.write(b).pipe(
-                Effect.mapError((e) => {
-                  sinkFailure = cannot("write", a.output)(e)
-                  return new LayerError({ reason: "Io", format: "cli", message: sinkFailure.message })
-                }),
-              ),
-          },
+          blobSink,
         ).pipe(Effect.mapError((e) => sinkFailure ?? layerFailure(a.input, false)(e)))
         if (tocSink !== undefined && a.externalToc !== undefined) {
           if (r.externalToc === undefined)
@@ -281,9 +304,10 @@ export const verify = (a: VerifyArgs) =>
         () => Effect.fail(layerFailure(a.blob, true)(e)),
       )
     const report = yield* withLayer(a.blob, a, failedCheck, (layer) =>
-      verifyLayer(layer, a.diffId ? { diffId: a.diffId } : {}).pipe(
-        Effect.catchTag("LayerError", failedCheck),
-      ),
+      (layer.decompressor.name === STORAGE_FORMAT
+        ? verifyStorageLayer(layer, a.diffId ? { diffId: a.diffId } : {})
+        : verifyLayer(layer, a.diffId ? { diffId: a.diffId } : {})
+      ).pipe(Effect.catchTag("LayerError", failedCheck)),
     )
     if (a.json) return yield* printJson({ ok: true, tocDigest: report.tocDigest, files: report.files })
     yield* print(
@@ -302,7 +326,7 @@ export interface LsArgs {
 /** Lists the files of a layer from its TOC. */
 export const ls = (a: LsArgs) =>
   withLayer(a.blob, a, failWith(a.blob), (layer) => {
-    const files = layerFacts(layer)
+    const files = layer.decompressor.name === STORAGE_FORMAT ? storageLayerFacts(layer) : layerFacts(layer)
     if (a.json) return printJson(files)
     if (files.length === 0) return Effect.void
     return print(
