@@ -1,3 +1,4 @@
+export * from "./Bytes.ts"
 export * from "./CodecError.ts"
 export * from "./Format.ts"
 export * from "./GzipEngine.ts"

@@ -1,5 +1,5 @@
 import * as zlib from "node:zlib"
-import { CodecError, GzipEngine, type GzipInflater } from "@lazypull/codec"
+import { CodecError, concatBytes, GzipEngine, type GzipInflater } from "@lazypull/codec"
 import { Effect, Layer } from "effect"
 import { makeDeflater } from "./NodeDeflater.ts"
 
@@ -46,16 +46,7 @@ const isZero = (b: Uint8Array, from: number): boolean => {
   return true
 }
 
-const joinChunks = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
-  if (chunks.length === 1) return chunks[0]!
-  const out = new Uint8Array(total)
-  let o = 0
-  for (const c of chunks) {
-    out.set(c, o)
-    o += c.length
-  }
-  return out
-}
+const joinChunks = concatBytes
 
 const compress = (data: Uint8Array, level: number): Effect.Effect<Uint8Array, CodecError> =>
   Number.isInteger(level) && level >= -1 && level <= 9

@@ -1,4 +1,4 @@
-import { CodecError, GzipEngine, type GzipInflater } from "@lazypull/codec"
+import { CodecError, concatBytes, GzipEngine, type GzipInflater } from "@lazypull/codec"
 import { Effect, Layer } from "effect"
 import { gzipSync } from "fflate"
 import { GunzipFailure, MultiMemberGunzip } from "./Gunzip.ts"
@@ -16,16 +16,7 @@ const fromFailure = (e: unknown) =>
     ? fail(e.reason, e.message)
     : fail("Engine", e instanceof Error ? e.message : String(e))
 
-const joinChunks = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
-  if (chunks.length === 1) return chunks[0]!
-  const out = new Uint8Array(total)
-  let o = 0
-  for (const c of chunks) {
-    out.set(c, o)
-    o += c.length
-  }
-  return out
-}
+const joinChunks = concatBytes
 
 const compress = (data: Uint8Array, level: number): Effect.Effect<Uint8Array, CodecError> =>
   Effect.suspend(() => {

@@ -15,6 +15,7 @@ import { encodeHeader, paddingFor, TarParser, type TarHeader } from "@lazypull/t
 import {
   cleanEntryName,
   EMPTY_DIGEST,
+  entryTypeOf,
   formatModtime,
   LANDMARK_DIGEST,
   LANDMARK_NO_PREFETCH,
@@ -82,26 +83,7 @@ const MAX_INFLIGHT_MEMBERS = 16
 const SMALL_MEMBER = 64 << 10
 const READ_BLOCK = 1 << 20
 
-const typeOf = (flag: string): EntryType | undefined => {
-  switch (flag) {
-    case "0":
-      return "reg"
-    case "1":
-      return "hardlink"
-    case "2":
-      return "symlink"
-    case "3":
-      return "char"
-    case "4":
-      return "block"
-    case "5":
-      return "dir"
-    case "6":
-      return "fifo"
-    default:
-      return undefined
-  }
-}
+const typeOf = entryTypeOf
 
 const bad = (
   reason: LayerError["reason"],

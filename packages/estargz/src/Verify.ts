@@ -3,6 +3,7 @@ import { LayerError, Sha256 } from "@lazypull/codec"
 import { TarParser } from "@lazypull/tar"
 import {
   cleanEntryName,
+  entryTypeOf,
   formatModtime,
   LANDMARK_NO_PREFETCH,
   LANDMARK_PREFETCH,
@@ -132,16 +133,6 @@ const verifyFile = (layer: OpenedLayer, node: TocNode): Effect.Effect<number, La
     return node.chunks.length
   })
 
-const typeOfFlag: Record<string, string> = {
-  "0": "reg",
-  "1": "hardlink",
-  "2": "symlink",
-  "3": "char",
-  "4": "block",
-  "5": "dir",
-  "6": "fifo",
-}
-
 /**
  * Decompresses the whole blob as a stream and checks it is a tar whose entries are the TOC's, in order,
  * with the TOC's sizes and content digests; returns diffID and uncompressed size.
@@ -214,7 +205,7 @@ export const verifyStream = (
                 entry: h.name,
                 offset: ev.offset,
               })
-            const type = typeOfFlag[h.typeflag]
+            const type = entryTypeOf(h.typeflag)
             if (t.name !== h.name || t.type !== type)
               return fail(
                 layer,

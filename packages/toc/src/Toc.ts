@@ -19,6 +19,24 @@ import { TocError, type TocErrorReason } from "./TocError.ts"
 export type EntryType = "dir" | "reg" | "symlink" | "hardlink" | "char" | "block" | "fifo" | "chunk"
 
 /**
+ * The TOC `type` of a tar typeflag ("0" reg … "6" fifo); undefined for types a TOC cannot carry.
+ *
+ * @example
+ * entryTypeOf("5") // "dir"
+ */
+export const entryTypeOf = (typeflag: string): EntryType | undefined => TYPE_OF_FLAG[typeflag]
+
+const TYPE_OF_FLAG: Readonly<Record<string, EntryType>> = {
+  "0": "reg",
+  "1": "hardlink",
+  "2": "symlink",
+  "3": "char",
+  "4": "block",
+  "5": "dir",
+  "6": "fifo",
+}
+
+/**
  * One TOC entry. Keys are the JSON keys the Go writers use; an absent key means zero or empty, and
  * {@link parseToc} never produces a zero number, an empty string or an empty `xattrs`.
  */

@@ -5,6 +5,7 @@ export {
   DEFAULT_MAX_TOC_ENTRIES,
   ENTRY_TYPES,
   type EntryType,
+  entryTypeOf,
   formatModtime,
   type ParseTocOptions,
   parseModtime,

@@ -2,31 +2,12 @@
 // archive/tar), and the pieces it needs: Go's RFC 3339 time encoding with nanoseconds, PAX/GNU/STAR times,
 // the raw name bytes and Go's path.Clean.
 import type { TarHeader } from "@lazypull/tar"
-import type { EntryType, TocEntry } from "@lazypull/toc"
+import { type EntryType, entryTypeOf, type TocEntry } from "@lazypull/toc"
 
 const BLOCK = 512
 
 /** TOC `type` of a tar typeflag; undefined for types containers/storage cannot carry. */
-export const storageEntryType = (typeflag: string): EntryType | undefined => {
-  switch (typeflag) {
-    case "0":
-      return "reg"
-    case "1":
-      return "hardlink"
-    case "2":
-      return "symlink"
-    case "3":
-      return "char"
-    case "4":
-      return "block"
-    case "5":
-      return "dir"
-    case "6":
-      return "fifo"
-    default:
-      return undefined
-  }
-}
+export const storageEntryType = (typeflag: string): EntryType | undefined => entryTypeOf(typeflag)
 
 /** A point in time as Go's `time.Time` holds it: Unix seconds and nanoseconds in [0, 1e9). */
 export interface GoTime {
