@@ -15,6 +15,7 @@ export {
   type TocEntry,
   type TocStyle,
 } from "./Toc.ts"
+export { civilFromDays, daysFromCivil } from "./internal/Time.ts"
 export { TocError, TocErrorReason } from "./TocError.ts"
 export {
   type ChunkRef,

@@ -2,7 +2,7 @@
 // archive/tar), and the pieces it needs: Go's RFC 3339 time encoding with nanoseconds, PAX/GNU/STAR times,
 // the raw name bytes and Go's path.Clean.
 import type { TarHeader } from "@lazypull/tar"
-import { type EntryType, entryTypeOf, type TocEntry } from "@lazypull/toc"
+import { civilFromDays, daysFromCivil, type EntryType, entryTypeOf, type TocEntry } from "@lazypull/toc"
 
 const BLOCK = 512
 
@@ -17,30 +17,8 @@ export interface GoTime {
 
 const pad = (n: number, w: number) => String(n).padStart(w, "0")
 
-// days since 1970-01-01 → proleptic Gregorian (year, month, day), Hinnant's civil_from_days
-const civil = (days: number): [number, number, number] => {
-  const z = days + 719468
-  const era = Math.floor(z / 146097)
-  const doe = z - era * 146097
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
-  )
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
-  const mp = Math.floor((5 * doy + 2) / 153)
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
-  const m = mp < 10 ? mp + 3 : mp - 9
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d]
-}
-
-// (year, month, day) → days since 1970-01-01, Hinnant's days_from_civil
-const days = (y0: number, m: number, d: number): number => {
-  const y = m <= 2 ? y0 - 1 : y0
-  const era = Math.floor(y / 400)
-  const yoe = y - era * 400
-  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-}
+const civil = civilFromDays
+const days = daysFromCivil
 
 /**
  * Go's `time.Time.MarshalJSON` for a UTC time: RFC 3339 with the fraction's trailing zeros trimmed and `Z`;

@@ -5,8 +5,8 @@ export const GO_ZERO_UNIX = -62135596800
 
 const pad2 = (v: number): string => (v < 10 ? "0" + v : String(v))
 
-// Proleptic Gregorian conversions between days since 1970-01-01 and civil dates.
-const civilFromDays = (days: number): [number, number, number] => {
+/** Days since 1970-01-01 to the proleptic Gregorian (year, month, day). */
+export const civilFromDays = (days: number): [number, number, number] => {
   const z = days + 719468
   const era = Math.floor(z / 146097)
   const doe = z - era * 146097
@@ -20,7 +20,8 @@ const civilFromDays = (days: number): [number, number, number] => {
   return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d]
 }
 
-const daysFromCivil = (y0: number, m: number, d: number): number => {
+/** Proleptic Gregorian (year, month, day) to days since 1970-01-01. */
+export const daysFromCivil = (y0: number, m: number, d: number): number => {
   const y = m <= 2 ? y0 - 1 : y0
   const era = Math.floor(y / 400)
   const yoe = y - era * 400
