@@ -7,7 +7,14 @@ import * as PortableEngine from "@lazypull/engine-portable"
 import { fromBytes } from "@lazypull/range"
 import { writeTar } from "@lazypull/tar"
 import { convertInMemory } from "./InMemory.test-utils.ts"
-import { layerFacts, makeDecompressor, openLayer, parseRecordFile, prioritize } from "./index.ts"
+import {
+  layerFacts,
+  makeDecompressor,
+  openLayer,
+  parseRecordFile,
+  prioritize,
+  readFileWithCost,
+} from "./index.ts"
 
 const engine = Layer.mergeAll(NodeEngine.layerGzip, NodeEngine.layerSha256, PortableEngine.layerZstd)
 const layer = Layer.mergeAll(
@@ -62,6 +69,22 @@ describe("buildLayer", () => {
       const strip = (es: ReadonlyArray<Record<string, unknown>>) => es.map(({ offset: _o, ...rest }) => rest)
       const firstToc = (yield* openLayer(fromBytes(first.blob), { tocDigest: first.tocDigest })).toc
       expect(strip(opened.toc.entries as never)).toEqual(strip(firstToc.entries as never))
+    }).pipe(Effect.provide(layer)),
+  )
+
+  it.effect("a lazy read costs one request of just the file's chunks", () =>
+    Effect.gen(function* () {
+      const c = yield* convertInMemory(tarOf("", 4096), { chunkSize: 4096 }, 6)
+      const opened = yield* openLayer(fromBytes(c.blob), { tocDigest: c.tocDigest })
+      const node = opened.index.lookup("foo/big")!
+      const { bytes, cost } = yield* readFileWithCost(opened, "foo/big")
+      expect(bytes.length).toBe(node.entry.size)
+      expect(cost.reads).toBe(1)
+      const first = node.chunks[0]!
+      const last = node.chunks[node.chunks.length - 1]!
+      expect(cost.bytesFetched).toBe(last.compressedEnd - first.offset)
+      const part = yield* readFileWithCost(opened, "foo/big", { offset: 4096 + 10, length: 20 })
+      expect(part.cost.bytesFetched).toBe(node.chunks[1]!.compressedEnd - node.chunks[1]!.offset)
     }).pipe(Effect.provide(layer)),
   )
 

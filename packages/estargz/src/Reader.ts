@@ -402,3 +402,30 @@ export const readFile = (
     }
     return out
   })
+
+/** What one lazy read cost: ranged reads issued and compressed bytes fetched. */
+export interface ReadCost {
+  readonly reads: number
+  readonly bytesFetched: number
+}
+
+/**
+ * {@link readFile} plus what it cost on the layer's reader (requests and bytes), e.g. to show that a lazy
+ * read fetched only the file's chunks.
+ *
+ * @example
+ * const { bytes, cost } = yield* readFileWithCost(layer, "etc/os-release") // cost.reads === 1
+ */
+export const readFileWithCost = (
+  layer: OpenedLayer,
+  path: string,
+  options: ReadFileOptions = {},
+): Effect.Effect<{ readonly bytes: Uint8Array; readonly cost: ReadCost }, LayerError, Sha256> =>
+  Effect.suspend(() => {
+    const reads = layer.reader.stats.reads
+    const fetched = layer.reader.stats.bytes
+    return Effect.map(readFile(layer, path, options), (bytes) => ({
+      bytes,
+      cost: { reads: layer.reader.stats.reads - reads, bytesFetched: layer.reader.stats.bytes - fetched },
+    }))
+  })
