@@ -203,7 +203,7 @@ class ParallelAssembler implements Assembler {
 
   private recycle(b: Uint8Array): void {
     if (b.length === SMALL_MEMBER && this.smallPool.length < MAX_INFLIGHT_MEMBERS) this.smallPool.push(b)
-    else if (b.length === this.memberSize && this.largePool.length < 2) this.largePool.push(b)
+    else if (b.length === this.memberSize && this.largePool.length < 4) this.largePool.push(b)
   }
 
   append(bytes: Uint8Array): void {
