@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** Why a codec operation failed. */
 export const CodecErrorReason = Schema.Literals([

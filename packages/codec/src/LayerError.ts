@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** Why reading or writing a lazy-pullable layer failed. */
 export const LayerErrorReason = Schema.Literals([

@@ -1,4 +1,4 @@
-import { Context } from "effect"
+import * as Context from "effect/Context"
 
 /** An incremental sha256. */
 export interface Sha256Hasher {

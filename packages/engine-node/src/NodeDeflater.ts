@@ -1,6 +1,6 @@
 import * as zlib from "node:zlib"
 import { CodecError, type GzipDeflater } from "@lazypull/codec"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 const fail = (message: string) => new CodecError({ reason: "Engine", codec: "gzip/node:zlib", message })
 

@@ -1,5 +1,5 @@
 import type { GzipEngine, Sha256, ZstdEngine } from "@lazypull/codec"
-import { Layer } from "effect"
+import * as Layer from "effect/Layer"
 import * as NodeGzip from "./NodeGzip.ts"
 import * as NodeSha256 from "./NodeSha256.ts"
 import * as NodeZstd from "./NodeZstd.ts"

@@ -2,7 +2,11 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
 import { checkBounds, type RangeReader, RangeReadError, type RangeStats } from "@lazypull/range"
-import { Effect, Option, Schema, type Scope, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 
 /** Why a file operation failed. */
 export const FileErrorReason = Schema.Literals([

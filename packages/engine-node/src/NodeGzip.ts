@@ -1,6 +1,7 @@
 import * as zlib from "node:zlib"
 import { CodecError, concatBytes, GzipEngine, type GzipInflater } from "@lazypull/codec"
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { makeDeflater } from "./NodeDeflater.ts"
 
 const CODEC = "gzip/node:zlib"

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto"
 import { Sha256 } from "@lazypull/codec"
-import { Layer } from "effect"
+import * as Layer from "effect/Layer"
 
 /**
  * sha256 on node:crypto (OpenSSL).

@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads"
 import { CodecError } from "@lazypull/codec"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 /** How to start the pool's workers and how to read their errors. */
 export interface CompressPoolOptions {

@@ -1,5 +1,5 @@
 import { CodecError, type GzipDeflater } from "@lazypull/codec"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Gzip } from "fflate"
 
 const fail = (message: string) => new CodecError({ reason: "Engine", codec: "gzip/fflate", message })

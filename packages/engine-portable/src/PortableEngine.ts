@@ -1,5 +1,5 @@
 import type { GzipEngine, Sha256, ZstdEngine } from "@lazypull/codec"
-import { Layer } from "effect"
+import * as Layer from "effect/Layer"
 import * as PortableGzip from "./PortableGzip.ts"
 import * as PortableSha256 from "./PortableSha256.ts"
 import * as PortableZstd from "./PortableZstd.ts"

@@ -1,5 +1,6 @@
 import { CodecError, concatBytes, GzipEngine, type GzipInflater } from "@lazypull/codec"
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { gzipSync } from "fflate"
 import { GunzipFailure, MultiMemberGunzip } from "./Gunzip.ts"
 import { makeDeflater } from "./PortableDeflater.ts"

@@ -1,7 +1,7 @@
 import { Sha256 } from "@lazypull/codec"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex } from "@noble/hashes/utils.js"
-import { Layer } from "effect"
+import * as Layer from "effect/Layer"
 
 /**
  * sha256 on @noble/hashes (pure JavaScript: Node, Deno, browsers).

@@ -1,5 +1,6 @@
 import { CodecError, type GzipInflater, ZstdEngine } from "@lazypull/codec"
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { Decompress } from "fzstd"
 import { FrameScanner, type FrameSpan, splitFrames } from "./PortableZstdFrames.ts"
 import {

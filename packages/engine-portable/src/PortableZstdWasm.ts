@@ -1,5 +1,5 @@
 import { CodecError } from "@lazypull/codec"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 type ZstdWasmModule = typeof import("@bokuweb/zstd-wasm")
 

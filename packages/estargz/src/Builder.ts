@@ -1,4 +1,7 @@
-import { Effect, Fiber, Option, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import {
   type Compressor,
   type GzipInflater,

@@ -1,4 +1,5 @@
-import { Context, Effect } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import { type Decompressor, Decompressors, type FooterInfo, LayerError, Sha256 } from "@lazypull/codec"
 import type { RangeReader } from "@lazypull/range"
 import { type ChunkRef, parseToc, type Toc, type TocError, TocIndex, type TocNode } from "@lazypull/toc"

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { LayerError, Sha256 } from "@lazypull/codec"
 import { TarParser } from "@lazypull/tar"
 import {

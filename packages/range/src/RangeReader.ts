@@ -1,4 +1,6 @@
-import { Context, Effect, Schema } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 
 /** Why a ranged read failed. */
 export const RangeErrorReason = Schema.Literals([

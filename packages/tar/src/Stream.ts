@@ -1,4 +1,5 @@
-import { Effect, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type { TarHeader } from "./Header.ts"
 import type { TarError } from "./TarError.ts"
 import { type TarEvent, TarParser, type TarParserOptions } from "./TarParser.ts"

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** Why a tar stream was rejected. */
 export const TarErrorReason = Schema.Literals([

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** Why a TOC was rejected. */
 export const TocErrorReason = Schema.Literals([

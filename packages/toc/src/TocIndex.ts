@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { compareCodePoints } from "./internal/GoJson.ts"
 import { baseName, cleanEntryName, parentName } from "./internal/Path.ts"
 import { ENTRY_TYPES, type EntryType, type Toc, type TocEntry } from "./Toc.ts"

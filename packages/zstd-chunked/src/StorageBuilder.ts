@@ -2,7 +2,9 @@
 // frames unchanged (so the blob decompresses to the input tar and the diffID stays), frames cut at payload
 // starts and at content-defined chunk boundaries, then the TOC, the tar-split and the 64-byte footer in
 // skippable frames.
-import { Effect, Fiber, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import {
   type CodecError,
   type GzipInflater,

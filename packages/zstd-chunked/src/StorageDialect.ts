@@ -1,7 +1,8 @@
 // The containers/storage dialect of zstd:chunked (FORMATS §8.2, flavour A): what podman, buildah and skopeo
 // write with `--compression-format zstd:chunked` and what containers/storage pulls partially. Read side:
 // footer, annotations, the Decompressor that lets openLayer open these blobs, and the file facts.
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import {
   type Decompressor,
   Decompressors,

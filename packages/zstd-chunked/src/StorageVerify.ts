@@ -2,7 +2,7 @@
 // containers/storage partial pull relies on (FORMATS §8.2 "c/storage reader checks"): the tar-split's digest,
 // its one-to-one agreement with the TOC, and the tar rebuilt from tar-split and verified file contents having
 // the diffID of the blob.
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { LayerError, Sha256 } from "@lazypull/codec"
 import {
   chunkBytes,
