@@ -7,7 +7,7 @@ import { tmpDir } from "@lazypull/testkit"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
 import { normalizePath, openArchive, openImage, tarSource } from "./Archive.ts"
-import { readFile, verifyFile } from "./LayoutSource.ts"
+import { layerReader, readFile, verifyFile } from "./LayoutSource.ts"
 import { OCI_LAYER_GZIP, OCI_LAYER_TAR } from "./MediaType.ts"
 import { OciError } from "./OciError.ts"
 import {
@@ -86,6 +86,14 @@ describe("Archive", () => {
         fromDir.layers.map((l) => [l.descriptor.digest, l.descriptor.size, l.diffId, l.path]),
       )
       for (const l of image.layers) yield* verifyFile(image.source, l.path, l.descriptor)
+      const big = image.layers[0]!
+      const r = layerReader(image.source, big.path, big.descriptor.size)
+      assert.deepStrictEqual(
+        yield* r.readAt(1_000_000, 100),
+        noise(2_000_000, 3).subarray(1_000_000, 1_000_100),
+      )
+      assert.strictEqual((yield* Effect.flip(r.readAt(big.descriptor.size - 10, 11))).reason, "OutOfBounds")
+      assert.strictEqual(r.stats.reads, 1)
       const listed = yield* image.source.list()
       assert.includeMembers([...listed], ["oci-layout", "index.json", image.layers[0]!.path])
     }).pipe(Effect.provide(sha256Layer)),

@@ -1,4 +1,5 @@
 import { Sha256 } from "@lazypull/codec"
+import { checkBounds, type RangeReader, RangeReadError, type RangeStats } from "@lazypull/range"
 import { Effect } from "effect"
 import { blobPath } from "./Digest.ts"
 import { OciError } from "./OciError.ts"
@@ -147,3 +148,35 @@ export const verifyFile = (
 /** Streams a layout blob through sha256 and checks its size and digest (a layer, without holding it). */
 export const verifyBlob = (src: LayoutSource, d: Descriptor): Effect.Effect<void, OciError, Sha256> =>
   verifyFile(src, blobPath(d.digest), d)
+
+/**
+ * A RangeReader over one file of a LayoutSource (a layer blob, read in place inside an archive);
+ * source errors become RangeReadError `Io`.
+ *
+ * @example
+ * const r = layerReader(image.source, layer.path, layer.descriptor.size); const head = yield* r.readAt(0, 512)
+ */
+export const layerReader = (src: LayoutSource, path: string, size: number): RangeReader => {
+  const stats: RangeStats = { reads: 0, bytes: 0 }
+  const source = `${src.name}:${path}`
+  return {
+    source,
+    size,
+    stats,
+    readAt: (offset, length) =>
+      checkBounds(source, size, offset, length).pipe(
+        Effect.flatMap(() =>
+          Effect.mapError(
+            src.readAt(path, offset, length),
+            (e) => new RangeReadError({ reason: "Io", source, offset, length, message: e.message }),
+          ),
+        ),
+        Effect.tap(() =>
+          Effect.sync(() => {
+            stats.reads++
+            stats.bytes += length
+          }),
+        ),
+      ),
+  }
+}

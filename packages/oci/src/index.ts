@@ -4,7 +4,7 @@ export * from "./Archive.ts"
 export * from "./Digest.ts"
 /** OCI image layouts: `openLayout`, `resolveManifest`, `openLayoutImage`, the `Image` shape. */
 export * from "./Layout.ts"
-/** The file access every image reader goes through: `LayoutSource`, `readBlob`, `verifyBlob`. */
+/** The file access every image reader goes through: `LayoutSource`, `readBlob`, `verifyBlob`, `layerReader`. */
 export * from "./LayoutSource.ts"
 /** OCI and Docker media types and their classification. */
 export * from "./MediaType.ts"
