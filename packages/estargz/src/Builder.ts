@@ -61,6 +61,75 @@ export interface BlobSink {
   write(bytes: Uint8Array): Effect.Effect<void, LayerError>
 }
 
+/**
+ * Members (or frames) compressing at once and reaching the sink in submission order: each compression starts
+ * immediately, `offsets[i]` is the blob offset of the i-th once written, and memory is bounded by the bytes
+ * and the number in flight. Shared by the eStargz/zstd:chunked builder and the containers/storage builder.
+ */
+export class OrderedWriter {
+  /** Blob offset of each written member, in submission order. */
+  readonly offsets: Array<number> = []
+  /** Compressed bytes written so far. */
+  size = 0
+  private readonly inflight: Array<{
+    fiber: Fiber.Fiber<Uint8Array, LayerError>
+    size: number
+    onWritten: (() => void) | undefined
+  }> = []
+  private inflightBytes = 0
+  constructor(
+    private readonly sink: BlobSink,
+    private readonly blobHash: Sha256Hasher,
+    private readonly maxInflightBytes: number,
+    private readonly maxInflight: number,
+  ) {}
+
+  /** Starts `compress` (of `size` uncompressed bytes); `onWritten` runs once its output is on the sink. */
+  submit(
+    compress: Effect.Effect<Uint8Array, LayerError>,
+    size: number,
+    onWritten?: () => void,
+  ): Effect.Effect<void, LayerError> {
+    const self = this
+    return Effect.gen(function* () {
+      const fiber = yield* Effect.forkChild(compress, { startImmediately: true })
+      self.inflight.push({ fiber, size, onWritten })
+      self.inflightBytes += size
+      // bound memory by bytes and count: many small members may overtake one big one
+      while (self.inflightBytes > self.maxInflightBytes || self.inflight.length > self.maxInflight)
+        yield* self.drainOne()
+    })
+  }
+
+  private drainOne(): Effect.Effect<void, LayerError> {
+    const self = this
+    return Effect.gen(function* () {
+      const f = self.inflight.shift()
+      if (!f) return
+      self.inflightBytes -= f.size
+      const bytes = yield* Fiber.join(f.fiber)
+      f.onWritten?.()
+      self.offsets.push(self.size)
+      yield* self.writeRaw(bytes)
+    })
+  }
+
+  /** Waits until every submitted member is written. */
+  drainAll(): Effect.Effect<void, LayerError> {
+    const self = this
+    return Effect.gen(function* () {
+      while (self.inflight.length > 0) yield* self.drainOne()
+    })
+  }
+
+  /** Writes bytes that are already compressed (TOC, footer) after everything written so far. */
+  writeRaw(bytes: Uint8Array): Effect.Effect<void, LayerError> {
+    this.size += bytes.length
+    this.blobHash.update(bytes)
+    return this.sink.write(bytes)
+  }
+}
+
 /** Everything a converter needs to know about the layer it wrote. */
 export interface BuildResult {
   readonly blobDigest: string
@@ -169,28 +238,30 @@ class ParallelAssembler implements Assembler {
   /** Two size classes: small members (headers, small files) and chunk-sized ones. */
   private readonly smallPool: Array<Uint8Array> = []
   private readonly largePool: Array<Uint8Array> = []
-  private readonly inflight: Array<{
-    fiber: Fiber.Fiber<Uint8Array, LayerError>
-    size: number
-    buf: Uint8Array
-  }> = []
-  private inflightBytes = 0
-  /** Compressed offset of each member, in order, filled as members are written. */
-  readonly memberOffsets: Array<number> = []
+  private readonly writer: OrderedWriter
   private closed = 0
-  compressedSize = 0
   uncompressedSize = 0
   constructor(
     private readonly compressor: Compressor,
-    private readonly sink: BlobSink,
+    sink: BlobSink,
     /** Uncompressed bytes allowed in flight (compressing or waiting to be written in order). */
-    private readonly maxInflightBytes: number,
+    maxInflightBytes: number,
     private readonly diffHash: Sha256Hasher,
-    private readonly blobHash: Sha256Hasher,
+    blobHash: Sha256Hasher,
     /** Size of a pooled member buffer: one chunk plus room for the headers that follow it. */
     private readonly memberSize: number,
   ) {
     this.buf = new Uint8Array(SMALL_MEMBER)
+    this.writer = new OrderedWriter(sink, blobHash, maxInflightBytes, MAX_INFLIGHT_MEMBERS)
+  }
+
+  /** Compressed offset of each member, in order, filled as members are written. */
+  get memberOffsets(): ReadonlyArray<number> {
+    return this.writer.offsets
+  }
+
+  get compressedSize(): number {
+    return this.writer.size
   }
 
   private ensure(n: number): void {
@@ -236,52 +307,25 @@ class ParallelAssembler implements Assembler {
       if (self.len > 0) {
         const data = self.buf.subarray(0, self.len)
         self.diffHash.update(data)
-        const fiber = yield* Effect.forkChild(self.compressor.compressMember(data), {
-          startImmediately: true,
-        })
-        // the buffer stays untouched until its compression is joined, then goes back to the pool
-        self.inflight.push({ fiber, size: data.length, buf: self.buf })
+        // the buffer stays untouched until its member is written, then goes back to the pool
+        const buf = self.buf
+        yield* self.writer.submit(self.compressor.compressMember(data), data.length, () => self.recycle(buf))
         self.buf = self.smallPool.pop() ?? new Uint8Array(SMALL_MEMBER)
         self.len = 0
-        self.inflightBytes += data.length
         self.closed++
-        // bound memory by bytes, not members: many small members may overtake one big one
-        while (self.inflightBytes > self.maxInflightBytes || self.inflight.length > MAX_INFLIGHT_MEMBERS)
-          yield* self.drainOne()
       }
       return self.closed
     })
   }
 
-  private drainOne(): Effect.Effect<void, LayerError> {
-    const self = this
-    return Effect.gen(function* () {
-      const f = self.inflight.shift()
-      if (!f) return
-      self.inflightBytes -= f.size
-      const bytes = yield* Fiber.join(f.fiber)
-      self.recycle(f.buf)
-      self.memberOffsets.push(self.compressedSize)
-      self.compressedSize += bytes.length
-      self.blobHash.update(bytes)
-      yield* self.sink.write(bytes)
-    })
-  }
-
   /** Closes the last member and waits until everything is written. */
   finish(): Effect.Effect<void, LayerError> {
-    const self = this
-    return Effect.gen(function* () {
-      yield* self.cut()
-      while (self.inflight.length > 0) yield* self.drainOne()
-    })
+    return Effect.flatMap(this.cut(), () => this.writer.drainAll())
   }
 
   /** Writes bytes that are already compressed (TOC member, footer). */
   writeRaw(bytes: Uint8Array): Effect.Effect<void, LayerError> {
-    this.compressedSize += bytes.length
-    this.blobHash.update(bytes)
-    return this.sink.write(bytes)
+    return this.writer.writeRaw(bytes)
   }
 }
 

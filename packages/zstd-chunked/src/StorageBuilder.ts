@@ -3,7 +3,6 @@
 // starts and at content-defined chunk boundaries, then the TOC, the tar-split and the 64-byte footer in
 // skippable frames.
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import {
   type CodecError,
@@ -14,7 +13,7 @@ import {
   type Sha256Hasher,
   ZstdEngine,
 } from "@lazypull/codec"
-import type { BlobSink } from "@lazypull/estargz"
+import { type BlobSink, OrderedWriter } from "@lazypull/estargz"
 import type { RangeReader } from "@lazypull/range"
 import { TarParser } from "@lazypull/tar"
 import { serializeToc, type TocEntry } from "@lazypull/toc"
@@ -96,23 +95,31 @@ const ZEROS = new Uint8Array(64 << 10)
  * compress in parallel and reach the sink in order. `starts[i]` is the blob offset of frame i once written.
  */
 class Frames {
-  readonly starts: Array<number> = []
   /** Frames closed so far: the index the next frame will have. */
   closed = 0
-  compressedSize = 0
   /** Staging buffer of the current frame, reused: `cut` hands over an exact copy. */
   private buf = new Uint8Array(FIRST_FRAME_CAPACITY)
   private len = 0
   private ready: Array<Uint8Array> = []
-  private readonly inflight: Array<{ fiber: Fiber.Fiber<Uint8Array, LayerError>; size: number }> = []
-  private inflightBytes = 0
+  private readonly writer: OrderedWriter
 
   constructor(
     private readonly compress: (data: Uint8Array) => Effect.Effect<Uint8Array, LayerError>,
-    private readonly sink: BlobSink,
-    private readonly maxInflightBytes: number,
-    private readonly blobHash: Sha256Hasher,
-  ) {}
+    sink: BlobSink,
+    maxInflightBytes: number,
+    blobHash: Sha256Hasher,
+  ) {
+    this.writer = new OrderedWriter(sink, blobHash, maxInflightBytes, MAX_INFLIGHT_FRAMES)
+  }
+
+  /** Blob offset of each written frame; after `finish`, one more entry: the end of the payload frames. */
+  get starts(): Array<number> {
+    return this.writer.offsets
+  }
+
+  get compressedSize(): number {
+    return this.writer.size
+  }
 
   append(src: Uint8Array, start = 0, end = src.length): void {
     while (start < end) {
@@ -148,43 +155,20 @@ class Frames {
 
   /** Starts compressing the closed frames, waiting for the oldest while too much is in flight. */
   pump(): Effect.Effect<void, LayerError> {
-    const self = this
-    return Effect.gen(function* () {
-      const ready = self.ready
-      self.ready = []
-      for (const data of ready) {
-        const fiber = yield* Effect.forkChild(self.compress(data), { startImmediately: true })
-        self.inflight.push({ fiber, size: data.length })
-        self.inflightBytes += data.length
-        while (self.inflightBytes > self.maxInflightBytes || self.inflight.length > MAX_INFLIGHT_FRAMES)
-          yield* self.drainOne()
-      }
-    })
-  }
-
-  private drainOne(): Effect.Effect<void, LayerError> {
-    const self = this
-    return Effect.gen(function* () {
-      const f = self.inflight.shift()
-      if (!f) return
-      self.inflightBytes -= f.size
-      const bytes = yield* Fiber.join(f.fiber)
-      self.starts.push(self.compressedSize)
-      self.compressedSize += bytes.length
-      self.blobHash.update(bytes)
-      yield* self.sink.write(bytes)
+    const ready = this.ready
+    this.ready = []
+    return Effect.forEach(ready, (data) => this.writer.submit(this.compress(data), data.length), {
+      discard: true,
     })
   }
 
   /** Closes the last frame and writes everything; afterwards `starts[closed]` is the end of the payload frames. */
   finish(): Effect.Effect<void, LayerError> {
-    const self = this
-    return Effect.gen(function* () {
-      self.cut()
-      yield* self.pump()
-      while (self.inflight.length > 0) yield* self.drainOne()
-      self.starts.push(self.compressedSize)
-    })
+    this.cut()
+    return this.pump().pipe(
+      Effect.andThen(this.writer.drainAll()),
+      Effect.andThen(Effect.sync(() => this.writer.offsets.push(this.writer.size))),
+    )
   }
 }
 
