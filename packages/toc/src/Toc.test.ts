@@ -185,6 +185,19 @@ describe("parseToc: Go's tolerance and strictness", () => {
     expect(ok(one('{"name":"a","Name":"b","name":"c","type":"dir"}')).entries[0]!.name).toBe("c")
   })
 
+  it("type-checks the earlier of two identical keys even though the later one wins, as Go does", () => {
+    // JSON.parse keeps only the last "mode"; Go still reports the string it met first (CI counterexample)
+    expect(rejects(one('{"name":"a","type":"dir","mode":"x","mode":420}'), "Schema").message).toMatch(/mode/)
+    expect(rejects(one('{"name":"a","type":"dir","xattrs":{"k":1,"k":"AA=="}}'), "Schema").message).toMatch(
+      /xattrs/,
+    )
+    expect(rejects('{"version":"1","version":1,"entries":[]}', "Schema").message).toMatch(/version/)
+    expect(ok(one('{"name":"a","type":"dir","mode":1,"mode":420}')).entries[0]!.mode).toBe(420)
+    expect(ok(one('{"name":"a","type":"dir","xattrs":{"k":"AQ==","k":"AA=="}}')).entries[0]!.xattrs).toEqual({
+      k: "AA==",
+    })
+  })
+
   it("ignores unknown keys of any shape, NumLink included", () => {
     const toc = ok(
       one(

@@ -8,6 +8,7 @@ import {
   JsonSyntaxError,
   MAX_DEPTH,
   parseExact,
+  countKeys,
   prescan,
   Scan,
 } from "./internal/GoJson.ts"
@@ -468,6 +469,7 @@ const readToc = (root: unknown, maxEntries: number): Toc | Fail | typeof NEED_EX
   let entries: unknown
   let tarSplitDigest: unknown
   let seen = 0
+  const earlierEntries: Array<Array<unknown>> = []
   const take = (key: string, val: unknown, fast: boolean): Fail | typeof NEED_EXACT | undefined => {
     const f = topField(key)
     if (f < 0) return undefined
@@ -478,9 +480,16 @@ const readToc = (root: unknown, maxEntries: number): Toc | Fail | typeof NEED_EX
       if (f === 1) entries = []
       return undefined
     }
-    if (f === 0) version = val
-    else if (f === 1) entries = val
-    else {
+    // Go type-checks every occurrence of a key, the earlier of duplicates too, though the last one wins
+    if (f === 0) {
+      if (readVersion(val) === undefined)
+        return topFail("Schema", `"version" must be an integer, got ${describe(val)}`)
+      version = val
+    } else if (f === 1) {
+      if (!Array.isArray(val)) return topFail("Schema", `"entries" must be an array, got ${jsonType(val)}`)
+      if (Array.isArray(entries)) earlierEntries.push(entries)
+      entries = val
+    } else {
       if (typeof val !== "string")
         return topFail("Schema", `"tarSplitDigest" must be a string, got ${jsonType(val)}`)
       tarSplitDigest = val
@@ -502,12 +511,7 @@ const readToc = (root: unknown, maxEntries: number): Toc | Fail | typeof NEED_EX
   }
 
   if (version === undefined) return topFail("BadVersion", "the TOC has no version (want 1)")
-  const vn =
-    typeof version === "number"
-      ? version
-      : version instanceof JNum && INTEGER.test(version.raw)
-        ? Number(version.raw)
-        : undefined
+  const vn = readVersion(version)
   if (vn === undefined) return topFail("Schema", `"version" must be an integer, got ${describe(version)}`)
   if (vn !== 1) return topFail("BadVersion", `unsupported TOC version ${describe(version)} (want 1)`)
   if (entries === undefined) return topFail("Schema", 'the TOC has no "entries" array')
@@ -516,6 +520,13 @@ const readToc = (root: unknown, maxEntries: number): Toc | Fail | typeof NEED_EX
   if (entries.length > maxEntries)
     return topFail("TooLarge", `the TOC has ${entries.length} entries, more than the limit of ${maxEntries}`)
 
+  // an earlier "entries" array is decoded (and its errors reported) before the later one replaces it
+  for (const earlier of earlierEntries) {
+    for (let i = 0; i < earlier.length; i++) {
+      const e = readEntry(earlier[i], i)
+      if (e === NEED_EXACT || e instanceof Fail) return e
+    }
+  }
   const out: Array<TocEntry> = new Array(entries.length)
   for (let i = 0; i < entries.length; i++) {
     const e = readEntry(entries[i], i)
@@ -527,6 +538,9 @@ const readToc = (root: unknown, maxEntries: number): Toc | Fail | typeof NEED_EX
     toc.tarSplitDigest = wellFormed(tarSplitDigest)
   return toc
 }
+
+const readVersion = (v: unknown): number | undefined =>
+  typeof v === "number" ? v : v instanceof JNum && INTEGER.test(v.raw) ? Number(v.raw) : undefined
 
 const describe = (v: unknown): string => (v instanceof JNum ? v.raw : (JSON.stringify(v) ?? String(v)))
 
@@ -557,7 +571,7 @@ export const parseTocSync = (json: Uint8Array, options?: ParseTocOptions, exact 
     // not UTF-8: replace bad bytes with U+FFFD one by one, as Go's decoder does inside strings
     text = decodeUtf8Go(json)
   }
-  if (scan === Scan.Fast) {
+  if (scan >= 0) {
     let value: unknown
     try {
       value = JSON.parse(text)
@@ -568,9 +582,12 @@ export const parseTocSync = (json: Uint8Array, options?: ParseTocOptions, exact 
         message: `invalid JSON: ${(e as Error).message}`,
       })
     }
-    const r = readToc(value, maxEntries)
-    if (r instanceof Fail) return r.error
-    if (r !== NEED_EXACT) return r
+    // fewer keys than the text holds: JSON.parse dropped a duplicate, whose value Go still type-checks
+    if (countKeys(value) === scan) {
+      const r = readToc(value, maxEntries)
+      if (r instanceof Fail) return r.error
+      if (r !== NEED_EXACT) return r
+    }
   }
   const value = parseExact(text)
   if (value instanceof JsonSyntaxError) {

@@ -20,23 +20,28 @@ export class JNum {
   constructor(readonly raw: string) {}
 }
 
-/** Outcome of {@link prescan}. */
+/**
+ * Outcome of {@link prescan} when `JSON.parse` cannot be trusted. Any result >= 0 means only strings, integers,
+ * objects and arrays occur (so `JSON.parse` sees what Go would see, except for duplicate keys) and is the number
+ * of object keys in the text (the number of `:` outside strings): a caller that counts fewer keys in the parsed
+ * value knows `JSON.parse` dropped a duplicate, whose earlier value Go still type-checks.
+ */
 export enum Scan {
-  /** Only strings, integers, objects and arrays: `JSON.parse` gives exactly what Go would see. */
-  Fast = 0,
   /** Something else occurs outside strings (a literal, a fraction, an exponent, a stray byte): use the exact parser. */
-  Exact = 1,
+  Exact = -1,
   /** Nesting deeper than {@link MAX_DEPTH}. */
-  TooDeep = 2,
+  TooDeep = -2,
 }
 
 /**
  * Walks the raw bytes once, skipping strings with `indexOf`, and reports whether every byte outside strings is
- * a digit, `-`, JSON whitespace or structural punctuation, and whether nesting stays within {@link MAX_DEPTH}.
+ * a digit, `-`, JSON whitespace or structural punctuation, and whether nesting stays within {@link MAX_DEPTH};
+ * when it is, returns the number of object keys.
  */
-export const prescan = (b: Uint8Array): Scan => {
+export const prescan = (b: Uint8Array): number => {
   const n = b.length
   let depth = 0
+  let keys = 0
   let i = 0
   while (i < n) {
     const c = b[i]!
@@ -61,6 +66,8 @@ export const prescan = (b: Uint8Array): Scan => {
       if (++depth > MAX_DEPTH) return Scan.TooDeep
     } else if (c === 0x7d || c === 0x5d) {
       depth--
+    } else if (c === 0x3a) {
+      keys++
     } else if (
       !(
         (c >= 0x30 && c <= 0x39) ||
@@ -69,7 +76,6 @@ export const prescan = (b: Uint8Array): Scan => {
         c === 0x0a ||
         c === 0x09 ||
         c === 0x0d ||
-        c === 0x3a ||
         c === 0x2c
       )
     ) {
@@ -77,7 +83,31 @@ export const prescan = (b: Uint8Array): Scan => {
     }
     i++
   }
-  return Scan.Fast
+  return keys
+}
+
+/** Counts the own keys of every object inside a `JSON.parse` result (compare with {@link prescan}); no recursion. */
+export const countKeys = (root: unknown): number => {
+  let n = 0
+  const stack: Array<unknown> = [root]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (typeof v !== "object" || v === null) continue
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const x = v[i]
+        if (typeof x === "object" && x !== null) stack.push(x)
+      }
+      continue
+    }
+    const o = v as Record<string, unknown>
+    for (const k in o) {
+      n++
+      const x = o[k]
+      if (typeof x === "object" && x !== null) stack.push(x)
+    }
+  }
+  return n
 }
 
 /** A JSON syntax error from {@link parseExact}: `at` is the UTF-16 index in the decoded text. */
