@@ -1,0 +1,2 @@
+/** The package error: `ImageError`. */
+export * from "./ImageError.ts"
