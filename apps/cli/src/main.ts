@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import { CliOutput, Command } from "effect/cli"
+import { checkCommand, convertCommand } from "./commands/imageCommand.ts"
 import { layerCommand } from "./commands/layerCommand.ts"
 import { EXIT, describeFailure } from "./exit.ts"
 import { VERSION } from "./version.ts"
@@ -19,8 +20,16 @@ const root = Command.make("lazypull").pipe(
   Command.withDescription(
     "Lazy-pullable container images (eStargz, zstd:chunked): convert, check, and read files lazily.",
   ),
-  Command.withSubcommands([layerCommand]),
+  Command.withSubcommands([convertCommand, checkCommand, layerCommand]),
   Command.withExamples([
+    {
+      command: "lazypull convert oci:image:latest oci:image:latest-esgz --oci",
+      description: "Convert an image to eStargz",
+    },
+    {
+      command: "lazypull check oci:image:latest-esgz",
+      description: "Prove that every layer is lazy-pullable",
+    },
     {
       command: "lazypull layer convert layer.tar.gz layer.esgz",
       description: "Convert one layer to eStargz",

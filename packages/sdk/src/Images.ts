@@ -1,0 +1,232 @@
+import * as Effect from "effect/Effect"
+import type * as FileSystem from "effect/FileSystem"
+import type * as Scope from "effect/Scope"
+import type { Sha256 } from "@lazypull/codec"
+import {
+  type CheckReport,
+  type ConvertOptions,
+  type ConvertResult,
+  checkImage as checkOne,
+  convertImages,
+  externalTocsOf,
+  ImageError,
+  type Selection,
+  type SelectOptions,
+  selectImages,
+} from "@lazypull/image"
+import { directorySource, type LayoutSource, type OciError, openLayout, tarSource } from "@lazypull/oci"
+import {
+  fileRangeReader,
+  type ImageOutput,
+  openOciArchiveOutput,
+  openOciLayoutOutput,
+  type StorageError,
+} from "@lazypull/storage"
+import { formatImageRef, type ImageRef, parseImageRef } from "./ImageRef.ts"
+import type { Services } from "./Runtime.ts"
+
+/** An image source opened from a reference. */
+export interface OpenedSource {
+  readonly ref: ImageRef
+  readonly source: LayoutSource
+  /** The tag the reference names, if any. */
+  readonly tag: string | undefined
+}
+
+const fromOci = (ref: string) => (e: OciError) =>
+  new ImageError({
+    reason: e.reason === "NotFound" ? "NotFound" : e.reason === "Truncated" ? "BadImage" : "BadImage",
+    image: ref,
+    path: e.path,
+    digest: e.digest,
+    message: e.message,
+  })
+
+const fromStorage = (ref: string) => (e: StorageError) =>
+  new ImageError({
+    reason: e.reason === "NotFound" ? "NotFound" : "Io",
+    image: ref,
+    path: e.path,
+    digest: e.digest,
+    message: e.message,
+  })
+
+const noRegistry = (ref: string) =>
+  Effect.fail(
+    new ImageError({
+      reason: "BadOption",
+      image: ref,
+      message:
+        "registry images are not supported yet; use oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE (e.g. skopeo copy docker://… oci:DIR:TAG)",
+    }),
+  )
+
+/**
+ * Opens the source an image reference names: an OCI layout directory, or an OCI/docker archive read in place.
+ *
+ * @example
+ * const { source, tag } = yield* openSource("oci-archive:image.tar:latest")
+ */
+export const openSource = (
+  reference: string,
+): Effect.Effect<OpenedSource, ImageError, FileSystem.FileSystem | Scope.Scope> =>
+  Effect.gen(function* () {
+    const ref = yield* parseImageRef(reference)
+    switch (ref.transport) {
+      case "docker":
+        return yield* noRegistry(reference)
+      case "oci": {
+        const source = yield* directorySource(ref.path).pipe(Effect.mapError(fromOci(reference)))
+        return { ref, source, tag: ref.tag }
+      }
+      case "oci-archive":
+      case "docker-archive": {
+        const reader = yield* fileRangeReader(ref.path).pipe(Effect.mapError(fromStorage(reference)))
+        const source = yield* tarSource(reader).pipe(Effect.mapError(fromOci(reference)))
+        return { ref, source, tag: ref.tag }
+      }
+    }
+  })
+
+/** Opens the destination of a conversion: `oci:DIR[:TAG]` or `oci-archive:FILE[:TAG]`. */
+export const openOutput = (
+  reference: string,
+): Effect.Effect<
+  { readonly output: ImageOutput; readonly tag: string | undefined },
+  ImageError,
+  FileSystem.FileSystem | Sha256 | Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const ref = yield* parseImageRef(reference)
+    switch (ref.transport) {
+      case "oci":
+        return {
+          output: yield* openOciLayoutOutput(ref.path).pipe(Effect.mapError(fromStorage(reference))),
+          tag: ref.tag,
+        }
+      case "oci-archive":
+        return {
+          output: yield* openOciArchiveOutput(ref.path).pipe(Effect.mapError(fromStorage(reference))),
+          tag: ref.tag,
+        }
+      case "docker":
+        return yield* noRegistry(reference)
+      default:
+        return yield* Effect.fail(
+          new ImageError({
+            reason: "BadOption",
+            image: reference,
+            message: `lazypull writes oci:DIR[:TAG] and oci-archive:FILE[:TAG], not ${ref.transport}:`,
+          }),
+        )
+    }
+  })
+
+/** The platform of this machine as OCI names it (`linux/amd64`, `linux/arm64`, …). */
+export const hostPlatform = (): string => {
+  const arch: Record<string, string> = {
+    x64: "amd64",
+    arm64: "arm64",
+    arm: "arm/v7",
+    ia32: "386",
+    ppc64: "ppc64le",
+    s390x: "s390x",
+    riscv64: "riscv64",
+    loong64: "loong64",
+  }
+  return `linux/${arch[process.arch] ?? process.arch}`
+}
+
+/** Options of {@link convert}: the image package's options; the tag comes from the destination. */
+export type ConvertImageOptions = Omit<ConvertOptions, "tag" | "ref">
+
+/**
+ * Converts the image `src` names into `dst` (eStargz by default), written atomically.
+ *
+ * @example
+ * yield* convert("oci:image:latest", "oci-archive:out.tar:latest-esgz", { oci: true })
+ */
+export const convert = (
+  src: string,
+  dst: string,
+  options: ConvertImageOptions = {},
+): Effect.Effect<ConvertResult, ImageError, Services> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { source, tag: srcTag } = yield* openSource(src)
+      const { output, tag } = yield* openOutput(dst)
+      return yield* convertImages(source, output, {
+        defaultPlatform: hostPlatform(),
+        ...options,
+        ref: srcTag,
+        tag,
+      })
+    }),
+  )
+
+/** Options of {@link check}. */
+export interface CheckImageOptions extends Omit<SelectOptions, "ref"> {
+  /** Layers checked at once (default 1). */
+  readonly concurrency?: number
+}
+
+/** The check of every selected image (one per platform). */
+export interface ImageCheck {
+  readonly ok: boolean
+  readonly images: ReadonlyArray<CheckReport & { readonly platform: string | undefined }>
+}
+
+const platformOf = (config: Record<string, unknown>): string | undefined =>
+  typeof config.os === "string" && typeof config.architecture === "string"
+    ? `${config.os}/${config.architecture}${typeof config.variant === "string" && config.variant !== "" ? `/${config.variant}` : ""}`
+    : undefined
+
+/**
+ * Checks that the image is lazy-pullable, every layer of every selected platform (see `checkImage` of
+ * @lazypull/image); external TOCs come from the `<tag>-esgztoc` image of the same layout.
+ *
+ * @example
+ * const { ok, images } = yield* check("oci:out:latest-esgz")
+ */
+export const check = (
+  reference: string,
+  options: CheckImageOptions = {},
+): Effect.Effect<ImageCheck, ImageError, Services> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { source, tag } = yield* openSource(reference)
+      const selection = yield* select(source, tag, options)
+      const tocs =
+        selection.top !== undefined || selection.index !== undefined
+          ? yield* Effect.flatMap(openLayout(source).pipe(Effect.mapError(fromOci(reference))), (layout) =>
+              externalTocsOf(layout, tag),
+            )
+          : new Map<string, Uint8Array>()
+      const images = yield* Effect.forEach(selection.images, (image) =>
+        Effect.map(
+          checkOne(image, {
+            externalTocs: tocs,
+            ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+          }),
+          (r) => ({
+            ...r,
+            image: formatRef(reference),
+            platform: platformOf(image.config as Record<string, unknown>),
+          }),
+        ),
+      )
+      return { ok: images.every((i) => i.ok), images }
+    }),
+  )
+
+const formatRef = (reference: string) => reference
+
+/** Selects images of an opened source with the host platform as the default. */
+export const select = (
+  source: LayoutSource,
+  tag: string | undefined,
+  options: Omit<SelectOptions, "ref"> = {},
+): Effect.Effect<Selection, ImageError, Sha256> =>
+  selectImages(source, { defaultPlatform: hostPlatform(), ...options, ref: tag })
+
+export { formatImageRef }
