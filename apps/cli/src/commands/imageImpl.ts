@@ -74,7 +74,7 @@ const progressReporter = (json: boolean) => {
       l.finished = true
       if (!tty)
         process.stderr.write(
-          `layer ${e.layer + 1}: ${e.kept ? "kept (already converted)" : "converted"} -> ${e.digest} (${size(e.size)})\n`,
+          `layer ${e.layer}: ${e.kept ? "kept (already converted)" : "converted"} -> ${e.digest} (${size(e.size)})\n`,
         )
     }
     if (tty) draw(e._tag !== "LayerBytes")
