@@ -12,3 +12,5 @@ export * from "./MediaType.ts"
 export * from "./OciError.ts"
 /** effect Schemas of descriptors, indexes, manifests and configs: `decodeIndex`, `decodeManifest`, `decodeConfig`. */
 export * from "./Schema.ts"
+/** A LayoutSource over a local directory through effect's FileSystem: `directorySource`. */
+export * from "./DirectorySource.ts"
