@@ -54,15 +54,14 @@ const statOrUndefined = (
   store: string,
   path: string,
 ): Effect.Effect<FileSystem.File.Info | undefined, StorageError> =>
-  fs
-    .stat(path)
-    .pipe(
-      Effect.catch((e: PlatformError.PlatformError) =>
-        e.reason._tag === "NotFound"
-          ? Effect.succeed(undefined)
-          : Effect.fail(fromPlatformError(store, path)(e)),
-      ),
-    )
+  fs.stat(path).pipe(
+    // BadResource is ENOTDIR: a file stands where a directory was expected (callers find it walking up)
+    Effect.catch((e: PlatformError.PlatformError) =>
+      e.reason._tag === "NotFound" || e.reason._tag === "BadResource"
+        ? Effect.succeed(undefined)
+        : Effect.fail(fromPlatformError(store, path)(e)),
+    ),
+  )
 
 /**
  * Creates `dir` and missing ancestors; returns the top-most directory it created (to remove on
