@@ -261,11 +261,21 @@ const makeCommitGuard = (store: string) => {
         return effect.pipe(
           Effect.onExit((exit) =>
             Effect.sync(() => {
-              state = exit._tag === "Success" ? "committed" : "open"
+              if (state !== "committed") state = exit._tag === "Success" ? "committed" : "open"
             }),
           ),
         )
       }),
+    /** The step that makes the image appear: not interruptible, and marks the commit done with it. */
+    publish: (effect: Effect.Effect<void, StorageError>): Effect.Effect<void, StorageError> =>
+      Effect.uninterruptible(
+        Effect.andThen(
+          effect,
+          Effect.sync(() => {
+            state = "committed"
+          }),
+        ),
+      ),
   }
 }
 
@@ -351,7 +361,9 @@ export const openOciLayoutOutput = (
                   message: `${target} appeared while the image was being written`,
                 })
               }
-              yield* Effect.mapError(fs.rename(staging, target), fromPlatformError(name, target))
+              yield* guard.publish(
+                Effect.mapError(fs.rename(staging, target), fromPlatformError(name, target)),
+              )
             }),
           ),
       } satisfies ImageOutput
@@ -379,11 +391,8 @@ export const openOciLayoutOutput = (
               yield* noOpenWriters(name, handle.openWriters)
               yield* checkComplete(handle.store, entries)
               const existing = yield* readIndex(fs, name, target)
-              yield* writeFileAtomic(
-                fs,
-                name,
-                `${target}/index.json`,
-                encodeJson(mergeIndex(existing, entries)),
+              yield* guard.publish(
+                writeFileAtomic(fs, name, `${target}/index.json`, encodeJson(mergeIndex(existing, entries))),
               )
             }),
           ),
@@ -424,11 +433,8 @@ export const openOciLayoutOutput = (
               `${target}/index.json`,
               encodeJson(mergeIndex(undefined, entries)),
             )
-            yield* writeFileAtomic(
-              fs,
-              name,
-              `${target}/oci-layout`,
-              new TextEncoder().encode(OCI_LAYOUT_CONTENT),
+            yield* guard.publish(
+              writeFileAtomic(fs, name, `${target}/oci-layout`, new TextEncoder().encode(OCI_LAYOUT_CONTENT)),
             )
           }),
         ),
@@ -555,7 +561,7 @@ export const openOciArchiveOutput = (
             yield* Effect.onError(
               Effect.andThen(
                 writeArchive(fs, handle.store, name, tmp, mergeIndex(undefined, entries)),
-                Effect.mapError(fs.rename(tmp, target), fromPlatformError(name, target)),
+                guard.publish(Effect.mapError(fs.rename(tmp, target), fromPlatformError(name, target))),
               ),
               () => Effect.ignore(fs.remove(tmp, { force: true })),
             )
