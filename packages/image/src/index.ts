@@ -12,3 +12,5 @@ export * from "./Tree.ts"
 export * from "./Diff.ts"
 /** The lazy image view from TOCs and chunks: `imageToc`, `listImage`, `readImageFile`, `makeImageView`. */
 export * from "./View.ts"
+/** Extracting files of the merged image into a directory, safely: `extractImage`. */
+export * from "./Extract.ts"
