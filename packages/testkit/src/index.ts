@@ -1,4 +1,5 @@
 export * from "./Command.ts"
+export * from "./Containerd.ts"
 export * from "./Env.ts"
 export * from "./Interop.ts"
 export * from "./Paths.ts"
