@@ -3,7 +3,7 @@ import { spawn } from "node:child_process"
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { fixture, repoRoot, tmpDir } from "@lazypull/testkit"
+import { fixture, repoRoot, runCommand, tmpDir } from "@lazypull/testkit"
 import { BIN, jsonOf, lazypull, sha256 } from "./cli.test-utils.ts"
 
 const SAMPLE = join(repoRoot(), "test-fixtures", "sample", "image")
@@ -194,5 +194,75 @@ describe("lazypull convert / check", () => {
       "--json",
     ])
       expect(help.out).toContain(flag)
+  })
+
+  it("diff, toc, ls, cat, extract on a converted image", async () => {
+    const d = tmpDir()
+    const conv = await lazypull(["convert", `oci:${SAMPLE}`, "oci:out:esgz", "--oci"], { cwd: d })
+    expect(conv.code, conv.stderr).toBe(0)
+    const same = await lazypull(["diff", `oci:${SAMPLE}`, "oci:out:esgz", "--json"], { cwd: d })
+    expect(same.code, same.stderr).toBe(0)
+    const sd = jsonOf(same)
+    expect(sd.same).toBe(true)
+    expect(sd.artefacts.b.map((x: any) => x.path).sort()).toEqual([
+      ".no.prefetch.landmark",
+      ".no.prefetch.landmark",
+      "stargz.index.json",
+      "stargz.index.json",
+    ])
+    // against the sample's first layer alone: what the second layer adds is missing, exit 1
+    const srcM = readJson(blob(SAMPLE, readJson(join(SAMPLE, "index.json")).manifests[0].digest))
+    const srcConfig = readJson(blob(SAMPLE, srcM.config.digest))
+    const firstOnly = layoutOf(blob(SAMPLE, srcM.layers[0].digest), srcConfig.rootfs.diff_ids[0])
+    const other = await lazypull(["diff", "oci:out:esgz", `oci:${firstOnly}`, "--json"], { cwd: d })
+    expect(other.code, other.stderr).toBe(1)
+    const od = jsonOf(other)
+    expect(od.same).toBe(false)
+    expect(od.missing.length).toBeGreaterThan(0)
+    expect(od.added).toEqual([])
+    const text = await lazypull(["diff", "oci:out:esgz", `oci:${firstOnly}`], { cwd: d })
+    expect(text.out).toContain(`missing in B: ${od.missing[0]}`)
+
+    const m = readJson(blob(join(d, "out"), readJson(join(d, "out", "index.json")).manifests[0].digest))
+    const toc0 = await lazypull(["toc", "oci:out:esgz", "--layer", "0"], { cwd: d })
+    expect(toc0.code).toBe(0)
+    expect(sha256(toc0.stdout)).toBe(m.layers[0].annotations["containerd.io/snapshot/stargz/toc.digest"])
+
+    const list = await lazypull(["ls", "oci:out:esgz", "--json"], { cwd: d })
+    expect(list.code).toBe(0)
+    const paths = jsonOf(list).map((e: any) => e.path)
+    expect(paths).toContain("etc/hostname")
+    expect(paths).not.toContain(".no.prefetch.landmark")
+
+    const cat = await lazypull(["cat", "oci:out:esgz", "/etc/hostname", "--stats"], { cwd: d })
+    expect(cat.code).toBe(0)
+    // what GNU tar finds in the original gzip layer
+    const srcManifest = readJson(blob(SAMPLE, readJson(join(SAMPLE, "index.json")).manifests[0].digest))
+    const want = await runCommand("tar", [
+      "-xzOf",
+      blob(SAMPLE, srcManifest.layers[0].digest),
+      "./etc/hostname",
+    ])
+    expect(want.code).toBe(0)
+    expect(cat.out).toBe(want.stdout.toString("utf8"))
+    expect(cat.stderr).toMatch(
+      /^stats: \/etc\/hostname: \d+ bytes from layer \d; fetched \d+ bytes in \d+ reads/,
+    )
+    const none = await lazypull(["cat", "oci:out:esgz", "etc/nope"], { cwd: d })
+    expect(none.code).toBe(3)
+
+    // an absolute symlink would point outside the target: refused, nothing written; or skipped on request
+    const refused = await lazypull(["extract", "oci:out:esgz", "etc", "-o", "rootfs"], { cwd: d })
+    expect(refused.code).toBe(3)
+    expect(refused.stderr).toMatch(/points outside the target directory/)
+    expect(existsSync(join(d, "rootfs", "etc", "hostname"))).toBe(false)
+    const skipped = await lazypull(
+      ["extract", "oci:out:esgz", "etc", "-o", "rootfs", "--skip-unsafe-symlinks"],
+      {
+        cwd: d,
+      },
+    )
+    expect(skipped.code, skipped.stderr).toBe(0)
+    expect(readFileSync(join(d, "rootfs", "etc", "hostname"), "utf8")).toBe(cat.out)
   })
 })

@@ -11,7 +11,15 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import { CliOutput, Command } from "effect/cli"
-import { checkCommand, convertCommand } from "./commands/imageCommand.ts"
+import {
+  catCommand,
+  checkCommand,
+  convertCommand,
+  diffCommand,
+  extractCommand,
+  lsCommand,
+  tocCommand,
+} from "./commands/imageCommand.ts"
 import { layerCommand } from "./commands/layerCommand.ts"
 import { EXIT, describeFailure } from "./exit.ts"
 import { VERSION } from "./version.ts"
@@ -20,7 +28,16 @@ const root = Command.make("lazypull").pipe(
   Command.withDescription(
     "Lazy-pullable container images (eStargz, zstd:chunked): convert, check, and read files lazily.",
   ),
-  Command.withSubcommands([convertCommand, checkCommand, layerCommand]),
+  Command.withSubcommands([
+    convertCommand,
+    checkCommand,
+    diffCommand,
+    tocCommand,
+    lsCommand,
+    catCommand,
+    extractCommand,
+    layerCommand,
+  ]),
   Command.withExamples([
     {
       command: "lazypull convert oci:image:latest oci:image:latest-esgz --oci",

@@ -8,13 +8,22 @@ import {
   type ConvertResult,
   checkImage as checkOne,
   convertImages,
+  type DiffOptions,
+  diffImages,
+  type ExtractOptions,
+  extractImage,
+  type ImageDiff,
+  imageToc,
+  listImage,
+  readImageFile,
+  type ViewOptions,
   externalTocsOf,
   ImageError,
   type Selection,
   type SelectOptions,
   selectImages,
 } from "@lazypull/image"
-import { directorySource, type LayoutSource, type OciError, openLayout, tarSource } from "@lazypull/oci"
+import { directorySource, type Image, type LayoutSource, type OciError, openLayout, tarSource } from "@lazypull/oci"
 import {
   fileRangeReader,
   type ImageOutput,
@@ -230,3 +239,68 @@ export const select = (
   selectImages(source, { defaultPlatform: hostPlatform(), ...options, ref: tag })
 
 export { formatImageRef }
+
+/** Options of the commands that read one image (`diff`, `ls`, `cat`, `toc`, `extract`). */
+export interface OneImageOptions {
+  /** `os/arch[/variant]` of a multi-platform image (default: this machine's). */
+  readonly platform?: string | undefined
+}
+
+/**
+ * Runs `f` on the one image a reference names (the host's platform, or `platform`, of an index), with the
+ * external TOCs of its `-esgztoc` image; sources are closed when `f` ends.
+ *
+ * @example
+ * yield* withImage("oci:out:latest", {}, (image, view) => readImageFile(image, "etc/os-release", view))
+ */
+export const withImage = <A, E, R>(
+  reference: string,
+  options: OneImageOptions,
+  f: (image: Image, view: ViewOptions) => Effect.Effect<A, E, R>,
+): Effect.Effect<A, E | ImageError, R | Services> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const { source, tag } = yield* openSource(reference)
+      const selection = yield* select(source, tag, options.platform !== undefined ? { platform: options.platform } : {})
+      const externalTocs =
+        selection.top !== undefined || selection.index !== undefined
+          ? yield* Effect.flatMap(openLayout(source).pipe(Effect.mapError(fromOci(reference))), (layout) =>
+              externalTocsOf(layout, tag),
+            )
+          : new Map<string, Uint8Array>()
+      return yield* f(selection.images[0]!, { externalTocs })
+    }),
+  )
+
+/**
+ * Compares the merged file trees of two images (whiteouts applied): what is missing, added or changed.
+ *
+ * @example
+ * const d = yield* diff("oci:image:latest", "oci:image:latest-esgz") // d.same
+ */
+export const diff = (
+  a: string,
+  b: string,
+  options: OneImageOptions & DiffOptions = {},
+): Effect.Effect<ImageDiff, ImageError, Services> =>
+  withImage(a, options, (ia) => withImage(b, options, (ib) => diffImages(ia, ib, options)))
+
+/** The merged listing of an image (or of one directory), from TOCs where the layers are lazy. */
+export const ls = (reference: string, path?: string, options: OneImageOptions = {}) =>
+  withImage(reference, options, (image, view) => listImage(image, path, view))
+
+/** One file of an image, fetched lazily (only its chunks, verified). */
+export const cat = (reference: string, path: string, options: OneImageOptions = {}) =>
+  withImage(reference, options, (image, view) => readImageFile(image, path, view))
+
+/** The TOC of one layer of an image. */
+export const toc = (reference: string, layer: number, options: OneImageOptions = {}) =>
+  withImage(reference, options, (image, view) => imageToc(image, layer, view))
+
+/** Extracts paths of an image into a directory (refusing anything that would escape it). */
+export const extract = (
+  reference: string,
+  paths: ReadonlyArray<string>,
+  targetDir: string,
+  options: OneImageOptions & Omit<ExtractOptions, keyof ViewOptions> = {},
+) => withImage(reference, options, (image, view) => extractImage(image, paths, targetDir, { ...options, ...view }))

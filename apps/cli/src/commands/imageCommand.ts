@@ -134,3 +134,139 @@ export const checkCommand = Command.make(
     { command: "lazypull check oci-archive:app.tar --json", description: "The verdicts as JSON" },
   ]),
 )
+
+const stats = Flag.Boolean("stats").pipe(
+  Flag.withDescription("Print on stderr how many bytes and reads it took"),
+  Flag.withDefault(false),
+)
+const onePlatform = Flag.String("platform").pipe(
+  Flag.withDescription("os/arch[/variant] of a multi-platform image (default: this machine's)"),
+  Flag.optional,
+)
+
+/** `lazypull diff A B`: compare the merged file trees of two images. */
+export const diffCommand = Command.make(
+  "diff",
+  {
+    a: Argument.String("A").pipe(Argument.withDescription(`Image A: ${IMAGE_HELP}`)),
+    b: Argument.String("B").pipe(Argument.withDescription(`Image B: ${IMAGE_HELP}`)),
+    platform: onePlatform,
+    compareModtime: Flag.Boolean("compare-modtime").pipe(
+      Flag.withDescription("Compare modification times too (whole seconds, as TOCs keep them)"),
+      Flag.withDefault(false),
+    ),
+    json,
+  },
+  (a) => Effect.flatMap(impl(), (m) => m.diffImages({ ...a, platform: opt(a.platform) })),
+).pipe(
+  Command.withDescription(
+    "Compare the merged file trees of two images (path, type, size, mode, owner, link, xattrs, content sha256); exit 1 if they differ",
+  ),
+  Command.withExamples([
+    {
+      command: "lazypull diff oci:image:latest oci:image:latest-esgz",
+      description: "Prove a conversion lost nothing (landmarks and TOC entries are reported apart)",
+    },
+  ]),
+)
+
+/** `lazypull toc IMAGE [--layer N]`. */
+export const tocCommand = Command.make(
+  "toc",
+  {
+    image: Argument.String("IMAGE").pipe(Argument.withDescription(`Image: ${IMAGE_HELP}`)),
+    layer: Flag.Int("layer").pipe(
+      Flag.withDescription("Print this layer's TOC JSON as stored"),
+      Flag.optional,
+    ),
+    platform: onePlatform,
+  },
+  (a) =>
+    Effect.flatMap(impl(), (m) =>
+      m.tocOf({ image: a.image, layer: opt(a.layer), platform: opt(a.platform) }),
+    ),
+).pipe(
+  Command.withDescription("Every layer's TOC digest, or with --layer N that layer's TOC JSON"),
+  Command.withExamples([
+    { command: "lazypull toc oci:out:latest-esgz", description: "TOC digest and entry count per layer" },
+    { command: "lazypull toc oci:out:latest-esgz --layer 0 | jq .", description: "One layer's TOC" },
+  ]),
+)
+
+/** `lazypull ls IMAGE [PATH]`. */
+export const lsCommand = Command.make(
+  "ls",
+  {
+    image: Argument.String("IMAGE").pipe(Argument.withDescription(`Image: ${IMAGE_HELP}`)),
+    path: Argument.String("PATH").pipe(
+      Argument.withDescription("A directory or file (default: everything)"),
+      Argument.optional,
+    ),
+    platform: onePlatform,
+    json,
+    stats,
+  },
+  (a) =>
+    Effect.flatMap(impl(), (m) =>
+      m.lsImage({
+        image: a.image,
+        path: opt(a.path),
+        platform: opt(a.platform),
+        json: a.json,
+        stats: a.stats,
+      }),
+    ),
+).pipe(
+  Command.withDescription("List the merged files of an image, from the TOCs of lazy layers"),
+  Command.withExamples([
+    { command: "lazypull ls oci:out:latest-esgz etc --stats", description: "One directory" },
+  ]),
+)
+
+/** `lazypull cat IMAGE PATH`. */
+export const catCommand = Command.make(
+  "cat",
+  {
+    image: Argument.String("IMAGE").pipe(Argument.withDescription(`Image: ${IMAGE_HELP}`)),
+    path: Argument.String("PATH").pipe(Argument.withDescription("The file to print")),
+    platform: onePlatform,
+    stats,
+  },
+  (a) => Effect.flatMap(impl(), (m) => m.catImage({ ...a, platform: opt(a.platform) })),
+).pipe(
+  Command.withDescription("Print one file of an image, fetching and verifying only its chunks"),
+  Command.withExamples([
+    { command: "lazypull cat oci:out:latest-esgz etc/os-release --stats", description: "" },
+  ]),
+)
+
+/** `lazypull extract IMAGE PATH... -o DIR`. */
+export const extractCommand = Command.make(
+  "extract",
+  {
+    image: Argument.String("IMAGE").pipe(Argument.withDescription(`Image: ${IMAGE_HELP}`)),
+    paths: Argument.String("PATH").pipe(
+      Argument.withDescription("Files or directories to extract"),
+      Argument.atLeast(1),
+    ),
+    output: Flag.String("output").pipe(
+      Flag.withAlias("o"),
+      Flag.withDescription("Target directory (nothing is written outside it)"),
+    ),
+    skipUnsafeSymlinks: Flag.Boolean("skip-unsafe-symlinks").pipe(
+      Flag.withDescription("Skip symlinks that point outside the target instead of failing"),
+      Flag.withDefault(false),
+    ),
+    platform: onePlatform,
+    json,
+    stats,
+  },
+  (a) => Effect.flatMap(impl(), (m) => m.extractFromImage({ ...a, platform: opt(a.platform) })),
+).pipe(
+  Command.withDescription(
+    "Extract files of an image into a directory, refusing paths and links that escape it",
+  ),
+  Command.withExamples([
+    { command: "lazypull extract oci:out:latest-esgz etc usr/bin/hello -o rootfs", description: "" },
+  ]),
+)

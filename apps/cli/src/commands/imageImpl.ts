@@ -4,7 +4,20 @@ import * as Effect from "effect/Effect"
 import { LayerError } from "@lazypull/codec"
 import { parseRecordFile } from "@lazypull/estargz"
 import type { ConvertProgress, ImageError } from "@lazypull/image"
-import { type CheckImageOptions, type ConvertImageOptions, check, convert, layerNode } from "@lazypull/sdk"
+import { imageToc } from "@lazypull/image"
+import {
+  type CheckImageOptions,
+  type ConvertImageOptions,
+  cat,
+  check,
+  convert,
+  diff,
+  extract,
+  layerNode,
+  ls,
+  toc,
+  withImage,
+} from "@lazypull/sdk"
 import { type CommandFailed, checkFailed, runtimeFailed, usageFailed } from "../exit.ts"
 
 /** Renders an SDK error as one line with its exit code: bad options are usage errors (2), the rest runtime (3). */
@@ -211,4 +224,183 @@ export const checkImage = (a: CheckArgs) =>
       yield* print(lines.join("\n"))
     }
     if (!result.ok) return yield* Effect.fail(checkFailed(`${a.image}: not lazy-pullable`))
+  }).pipe(Effect.provide(layerNode))
+
+/** Writes bytes to stdout and waits until they are handed to the OS (a closed pipe fails). */
+const writeStdout = (bytes: Uint8Array) =>
+  Effect.tryPromise({
+    try: () =>
+      new Promise<void>((resolve, reject) => process.stdout.write(bytes, (e) => (e ? reject(e) : resolve()))),
+    catch: (e) => runtimeFailed(`cannot write to stdout: ${e instanceof Error ? e.message : String(e)}`),
+  })
+
+const stats = (what: string, cost: { bytesRead: number; reads: number }) =>
+  Effect.sync(() =>
+    process.stderr.write(`stats: ${what}: fetched ${cost.bytesRead} bytes in ${cost.reads} reads\n`),
+  )
+
+const platformOption = (platform: string | undefined) => (platform !== undefined ? { platform } : {})
+
+/** Flags of `lazypull diff`. */
+export interface DiffArgs {
+  a: string
+  b: string
+  platform: string | undefined
+  compareModtime: boolean
+  json: boolean
+}
+
+/** `lazypull diff A B`: exit 1 when the merged trees differ. */
+export const diffImages = (a: DiffArgs) =>
+  Effect.gen(function* () {
+    const d = yield* diff(a.a, a.b, { ...platformOption(a.platform), compareModtime: a.compareModtime }).pipe(
+      Effect.mapError(imageFailure),
+    )
+    if (a.json) yield* printJson(d)
+    else {
+      const lines: Array<string> = []
+      for (const p of d.missing) lines.push(`missing in B: ${p}`)
+      for (const p of d.added) lines.push(`added in B:   ${p}`)
+      for (const c of d.changed)
+        lines.push(
+          `changed:      ${c.path}: ${c.fields.map((f) => `${f.field} ${f.a} -> ${f.b}`).join(", ")}`,
+        )
+      const art = (list: ReadonlyArray<{ layer: number; path: string }>) =>
+        list.length === 0 ? "none" : list.map((x) => `${x.path} (layer ${x.layer})`).join(", ")
+      lines.push(`converter artefacts, not compared: A: ${art(d.artefacts.a)}; B: ${art(d.artefacts.b)}`)
+      lines.push(
+        d.same
+          ? "same: no path missing, added or changed"
+          : `${d.missing.length} missing, ${d.added.length} added, ${d.changed.length} changed`,
+      )
+      yield* print(lines.join("\n"))
+    }
+    if (!d.same) return yield* Effect.fail(checkFailed(`${a.a} and ${a.b} differ`))
+  }).pipe(Effect.provide(layerNode))
+
+/** Flags of `lazypull toc`. */
+export interface TocArgs {
+  image: string
+  layer: number | undefined
+  platform: string | undefined
+}
+
+/** `lazypull toc IMAGE [--layer N]`: one layer's TOC JSON as stored, or every layer's TOC digest. */
+export const tocOf = (a: TocArgs) =>
+  Effect.gen(function* () {
+    if (a.layer !== undefined) {
+      const t = yield* toc(a.image, a.layer, platformOption(a.platform)).pipe(Effect.mapError(imageFailure))
+      return yield* writeStdout(t.json)
+    }
+    const rows = yield* withImage(a.image, platformOption(a.platform), (image, view) =>
+      Effect.forEach(image.layers, (_, i) =>
+        imageToc(image, i, view).pipe(
+          Effect.map(
+            (t) => `layer ${i} ${t.digest} ${t.format}: TOC ${t.tocDigest}, ${t.toc.entries.length} entries`,
+          ),
+          Effect.catchTag("ImageError", (e) =>
+            e.reason === "NotLazy"
+              ? Effect.succeed(`layer ${i} ${image.layers[i]!.descriptor.digest}: no TOC (${e.message})`)
+              : Effect.fail(e),
+          ),
+        ),
+      ),
+    ).pipe(Effect.mapError(imageFailure))
+    yield* print(rows.join("\n"))
+  }).pipe(Effect.provide(layerNode))
+
+const TYPE_CHAR: Record<string, string> = {
+  dir: "d",
+  reg: "-",
+  symlink: "l",
+  hardlink: "h",
+  char: "c",
+  block: "b",
+  fifo: "p",
+}
+const modeString = (type: string, mode: number) => {
+  const rwx = (bits: number, special: boolean, ch: string) =>
+    `${bits & 4 ? "r" : "-"}${bits & 2 ? "w" : "-"}${special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? "x" : "-"}`
+  return `${TYPE_CHAR[type] ?? "?"}${rwx(mode >> 6, (mode & 0o4000) !== 0, "s")}${rwx(mode >> 3, (mode & 0o2000) !== 0, "s")}${rwx(mode, (mode & 0o1000) !== 0, "t")}`
+}
+
+/** Flags of `lazypull ls`. */
+export interface LsArgs {
+  image: string
+  path: string | undefined
+  platform: string | undefined
+  json: boolean
+  stats: boolean
+}
+
+/** `lazypull ls IMAGE [PATH]`: the merged listing, from TOCs where layers are lazy. */
+export const lsImage = (a: LsArgs) =>
+  Effect.gen(function* () {
+    const r = yield* ls(a.image, a.path, platformOption(a.platform)).pipe(Effect.mapError(imageFailure))
+    if (a.json) yield* printJson(r.entries)
+    else
+      yield* print(
+        r.entries
+          .map(
+            (e) =>
+              `${modeString(e.type, e.mode)} ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)} ${String(e.size).padStart(10)} /${e.path}${e.type === "symlink" ? ` -> ${e.linkName}` : e.type === "hardlink" ? ` link to /${e.linkName}` : ""}`,
+          )
+          .join("\n"),
+      )
+    if (a.stats) yield* stats(`ls ${a.path ?? "/"}`, r.cost)
+  }).pipe(Effect.provide(layerNode))
+
+/** Flags of `lazypull cat`. */
+export interface CatArgs {
+  image: string
+  path: string
+  platform: string | undefined
+  stats: boolean
+}
+
+/** `lazypull cat IMAGE PATH`: one file, fetched lazily and verified. */
+export const catImage = (a: CatArgs) =>
+  Effect.gen(function* () {
+    const r = yield* cat(a.image, a.path, platformOption(a.platform)).pipe(Effect.mapError(imageFailure))
+    yield* writeStdout(r.bytes)
+    if (a.stats)
+      yield* Effect.sync(() =>
+        process.stderr.write(
+          `stats: ${a.path}: ${r.bytes.length} bytes from layer ${r.layer}; fetched ${r.cost.bytesRead} bytes in ${r.cost.reads} reads (${r.fileCost.bytesRead} bytes in ${r.fileCost.reads} reads for the file; the rest is footers and TOCs)\n`,
+        ),
+      )
+  }).pipe(Effect.provide(layerNode))
+
+/** Flags of `lazypull extract`. */
+export interface ExtractArgs {
+  image: string
+  paths: ReadonlyArray<string>
+  output: string
+  platform: string | undefined
+  skipUnsafeSymlinks: boolean
+  json: boolean
+  stats: boolean
+}
+
+/** `lazypull extract IMAGE PATH... -o DIR`. */
+export const extractFromImage = (a: ExtractArgs) =>
+  Effect.gen(function* () {
+    const r = yield* extract(a.image, a.paths, a.output, {
+      ...platformOption(a.platform),
+      unsafeSymlinks: a.skipUnsafeSymlinks ? "skip" : "fail",
+    }).pipe(
+      Effect.mapError((e) => {
+        const f = imageFailure(e)
+        return e.reason === "Escape" && e.message.includes(" -> ")
+          ? runtimeFailed(`${f.message}; nothing was written (--skip-unsafe-symlinks skips such links)`)
+          : f
+      }),
+    )
+    if (a.json) yield* printJson(r)
+    else {
+      const lines = [`extracted ${r.written.length} entries into ${a.output}`]
+      for (const s of r.skipped) lines.push(`skipped ${s.path} (${s.type}): ${s.reason}`)
+      yield* print(lines.join("\n"))
+    }
+    if (a.stats) yield* stats(`extract`, r.cost)
   }).pipe(Effect.provide(layerNode))
