@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, expect, it } from "@effect/vitest"
@@ -215,7 +216,6 @@ describe("checkImage finds what makes a layer not lazy-pullable", () => {
       const layerPath = join(copy, blobPath(m.layers[1].digest))
       const bytes = readFileSync(layerPath)
       bytes[200] = bytes[200]! ^ 0xff
-      const { createHash } = yield* Effect.promise(() => import("node:crypto"))
       const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`
       writeFileSync(join(copy, blobPath(digest)), bytes)
       const edited = editLayout(copy, (mm) => {
@@ -251,7 +251,6 @@ describe("convert: bad input leaves nothing behind", () => {
       const copy = editLayout(fixture("image"), () => {})
       const _m = manifestOf(copy)
       const garbage = Buffer.alloc(5000, 7)
-      const { createHash } = yield* Effect.promise(() => import("node:crypto"))
       const digest = `sha256:${createHash("sha256").update(garbage).digest("hex")}`
       writeFileSync(join(copy, blobPath(digest)), garbage)
       const broken = editLayout(copy, (mm) => {
@@ -312,4 +311,91 @@ describe.skipIf(!requireTool("skopeo"))("convert from archives written by skopeo
         expect(manifestOf(out).mediaType).toBe("application/vnd.oci.image.manifest.v1+json")
       }).pipe(Effect.provide(TestServices)),
     )
+})
+
+describe("multi-platform images", () => {
+  /** An index over two platform manifests that share the fixture's layers (arm64 gets its own config). */
+  const multiPlatform = () => {
+    const amd = editLayout(fixture("image"), (_m, c) => {
+      c.architecture = "amd64"
+      c.os = "linux"
+    })
+    const both = editLayout(amd, (_m, c) => {
+      c.architecture = "arm64"
+      c.variant = "v8"
+    })
+    // `both` holds the blobs of both manifests; build an index over them
+    const amdIndex = readJson(join(amd, "index.json"))
+    const armIndex = readJson(join(both, "index.json"))
+    for (const f of readdirSync(join(amd, "blobs", "sha256")))
+      writeFileSync(join(both, "blobs", "sha256", f), readFileSync(join(amd, "blobs", "sha256", f)))
+    const index = {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [
+        {
+          ...amdIndex.manifests[0],
+          annotations: undefined,
+          platform: { os: "linux", architecture: "amd64" },
+        },
+        {
+          ...armIndex.manifests[0],
+          annotations: undefined,
+          platform: { os: "linux", architecture: "arm64", variant: "v8" },
+        },
+      ],
+    }
+    const bytes = Buffer.from(JSON.stringify(index))
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`
+    writeFileSync(join(both, blobPath(digest)), bytes)
+    writeFileSync(
+      join(both, "index.json"),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: "application/vnd.oci.image.index.v1+json",
+            digest,
+            size: bytes.length,
+            annotations: { "org.opencontainers.image.ref.name": "multi" },
+          },
+        ],
+      }),
+    )
+    return both
+  }
+
+  it.effect("--all-platforms converts every platform into an index; shared layers are converted once", () =>
+    Effect.gen(function* () {
+      const src = multiPlatform()
+      const { out, result } = yield* convertDir(src, { tag: "m", allPlatforms: true })
+      expect(result.descriptor.mediaType).toBe("application/vnd.oci.image.index.v1+json")
+      expect(result.images.map((i) => i.platform)).toEqual(["linux/amd64", "linux/arm64/v8"])
+      expect(result.images[0]!.layers.map((l) => l.descriptor.digest)).toEqual(
+        result.images[1]!.layers.map((l) => l.descriptor.digest),
+      )
+      const index = readJson(join(out, blobPath(result.descriptor.digest)))
+      expect(index.manifests.map((d: any) => d.platform)).toEqual([
+        { os: "linux", architecture: "amd64" },
+        { os: "linux", architecture: "arm64", variant: "v8" },
+      ])
+      const reports = yield* checkDir(out, "m")
+      expect(reports.map((r) => r.ok)).toEqual([true, true])
+    }).pipe(Effect.provide(TestServices)),
+  )
+
+  it.effect("--platform picks one; without it the default platform; an unknown platform is NotFound", () =>
+    Effect.gen(function* () {
+      const src = multiPlatform()
+      const arm = yield* convertDir(src, { platform: "linux/arm64" })
+      expect(arm.result.images.map((i) => i.platform)).toEqual(["linux/arm64/v8"])
+      const def = yield* convertDir(src, { defaultPlatform: "linux/amd64" })
+      expect(def.result.images.map((i) => i.platform)).toEqual(["linux/amd64"])
+      const none = yield* Effect.flip(convertDir(src, { platform: "linux/s390x" }))
+      expect(none.reason).toBe("NotFound")
+      expect(none.message).toMatch(/linux\/amd64, linux\/arm64\/v8/)
+      const both = yield* Effect.flip(convertDir(src, { platform: "linux/amd64", allPlatforms: true }))
+      expect(both.reason).toBe("BadOption")
+    }).pipe(Effect.provide(TestServices)),
+  )
 })
