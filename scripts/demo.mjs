@@ -3,7 +3,7 @@
 // convert the image to eStargz, check that every layer is lazy-pullable (and that the original is not), and
 // show what is in it, all through the real `lazypull` CLI.
 import { spawnSync } from "node:child_process"
-import { mkdirSync, readFileSync, rmSync } from "node:fs"
+import { mkdirSync, rmSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 

@@ -236,7 +236,7 @@ describe("Layout", () => {
       yield* verifyBlob(src, layer.descriptor)
       const p = join(dir, layer.path)
       const bytes = readFileSync(p)
-      bytes[40_000] ^= 1
+      bytes[40_000] = bytes[40_000]! ^ 1
       writeFileSync(p, bytes)
       const e = yield* Effect.flip(verifyBlob(src, layer.descriptor))
       assert.strictEqual(e.reason, "DigestMismatch")

@@ -23,7 +23,14 @@ import {
   type SelectOptions,
   selectImages,
 } from "@lazypull/image"
-import { directorySource, type Image, type LayoutSource, type OciError, openLayout, tarSource } from "@lazypull/oci"
+import {
+  directorySource,
+  type Image,
+  type LayoutSource,
+  type OciError,
+  openLayout,
+  tarSource,
+} from "@lazypull/oci"
 import {
   fileRangeReader,
   type ImageOutput,
@@ -261,7 +268,11 @@ export const withImage = <A, E, R>(
   Effect.scoped(
     Effect.gen(function* () {
       const { source, tag } = yield* openSource(reference)
-      const selection = yield* select(source, tag, options.platform !== undefined ? { platform: options.platform } : {})
+      const selection = yield* select(
+        source,
+        tag,
+        options.platform !== undefined ? { platform: options.platform } : {},
+      )
       const externalTocs =
         selection.top !== undefined || selection.index !== undefined
           ? yield* Effect.flatMap(openLayout(source).pipe(Effect.mapError(fromOci(reference))), (layout) =>
@@ -303,4 +314,7 @@ export const extract = (
   paths: ReadonlyArray<string>,
   targetDir: string,
   options: OneImageOptions & Omit<ExtractOptions, keyof ViewOptions> = {},
-) => withImage(reference, options, (image, view) => extractImage(image, paths, targetDir, { ...options, ...view }))
+) =>
+  withImage(reference, options, (image, view) =>
+    extractImage(image, paths, targetDir, { ...options, ...view }),
+  )

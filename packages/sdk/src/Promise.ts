@@ -1,5 +1,12 @@
 import * as Effect from "effect/Effect"
-import type { ConvertResult, DiffOptions, ExtractReport, ImageDiff, LayerToc, TreeEntry } from "@lazypull/image"
+import type {
+  ConvertResult,
+  DiffOptions,
+  ExtractReport,
+  ImageDiff,
+  LayerToc,
+  TreeEntry,
+} from "@lazypull/image"
 import {
   type CheckImageOptions,
   type ConvertImageOptions,
@@ -44,8 +51,11 @@ export const checkImage = (reference: string, options: CheckImageOptions = {}): 
  * @example
  * const d = await diffImages("oci:./image:latest", "oci:./out:latest-esgz") // d.same, d.missing, d.changed
  */
-export const diffImages = (a: string, b: string, options: OneImageOptions & DiffOptions = {}): Promise<ImageDiff> =>
-  runPromise(diff(a, b, options))
+export const diffImages = (
+  a: string,
+  b: string,
+  options: OneImageOptions & DiffOptions = {},
+): Promise<ImageDiff> => runPromise(diff(a, b, options))
 
 /** A lazily read image: each call fetches only the TOCs and chunks it needs. */
 export interface LazyImage {
