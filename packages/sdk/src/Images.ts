@@ -77,6 +77,14 @@ const noRegistry = (ref: string) =>
     }),
   )
 
+/** The same source, named as the user named it (errors then say `oci:dir:tag`, not just `dir`). */
+const named = (source: LayoutSource, name: string): LayoutSource => ({
+  name,
+  list: () => source.list(),
+  stat: (path) => source.stat(path),
+  readAt: (path, offset, length) => source.readAt(path, offset, length),
+})
+
 /**
  * Opens the source an image reference names: an OCI layout directory, or an OCI/docker archive read in place.
  *
@@ -93,13 +101,13 @@ export const openSource = (
         return yield* noRegistry(reference)
       case "oci": {
         const source = yield* directorySource(ref.path).pipe(Effect.mapError(fromOci(reference)))
-        return { ref, source, tag: ref.tag }
+        return { ref, source: named(source, reference), tag: ref.tag }
       }
       case "oci-archive":
       case "docker-archive": {
         const reader = yield* fileRangeReader(ref.path).pipe(Effect.mapError(fromStorage(reference)))
         const source = yield* tarSource(reader).pipe(Effect.mapError(fromOci(reference)))
-        return { ref, source, tag: ref.tag }
+        return { ref, source: named(source, reference), tag: ref.tag }
       }
     }
   })
