@@ -168,10 +168,18 @@ export const convertImage = (a: ConvertArgs) =>
       Effect.ensuring(Effect.sync(progress.finish)),
     )
     for (const w of result.warnings) yield* warn(w)
-    for (const img of result.images)
-      for (const l of img.layers)
-        if (l.missedPrioritized.length > 0)
-          yield* warn(`${a.recordIn}: not in layer ${l.source.digest}: ${l.missedPrioritized.join(", ")}`)
+    // a record names files of every layer: only a path that no layer has is worth a warning
+    for (const img of result.images) {
+      const missed = img.layers
+        .filter((l) => !l.kept)
+        .map((l) => new Set(l.missedPrioritized))
+        .reduce<Set<string> | undefined>(
+          (acc, m) => (acc === undefined ? m : new Set([...acc].filter((p) => m.has(p)))),
+          undefined,
+        )
+      if (missed !== undefined && missed.size > 0)
+        yield* warn(`${a.recordIn}: in no layer of ${img.platform ?? "the image"}: ${[...missed].join(", ")}`)
+    }
     if (a.json) return yield* printJson(result)
     const lines = [
       `converted ${a.src} -> ${a.dst}: ${result.descriptor.mediaType} ${result.descriptor.digest}`,
