@@ -265,4 +265,34 @@ describe("lazypull convert / check", () => {
     expect(skipped.code, skipped.stderr).toBe(0)
     expect(readFileSync(join(d, "rootfs", "etc", "hostname"), "utf8")).toBe(cat.out)
   })
+
+  it("--estargz-record-in puts the recorded files first in each layer, then the prefetch landmark", async () => {
+    const d = tmpDir()
+    writeFileSync(
+      join(d, "record.json"),
+      '{"path":"etc/hostname"}\n{"path":"/usr/share/unicode/café.txt"}\n{"path":"no/such/file"}\n',
+    )
+    const conv = await lazypull(
+      ["convert", `oci:${SAMPLE}`, "oci:out", "--estargz-record-in", "record.json"],
+      {
+        cwd: d,
+      },
+    )
+    expect(conv.code, conv.stderr).toBe(0)
+    // only the path that no layer has is reported
+    expect(conv.stderr).toMatch(/warning: record\.json: in no layer of [^:]+: no\/such\/file$/m)
+    expect(conv.stderr).not.toMatch(/warning:.*etc\/hostname/)
+    for (const [layer, file] of [
+      [0, "etc/hostname"],
+      [1, "usr/share/unicode/café.txt"],
+    ] as const) {
+      const t = await lazypull(["toc", "oci:out", "--layer", String(layer)], { cwd: d })
+      const names: Array<string> = JSON.parse(t.out).entries.map((e: any) => e.name.replace(/^\.\//, ""))
+      const at = names.indexOf(file)
+      expect(at).toBeGreaterThanOrEqual(0)
+      expect(names.indexOf(".prefetch.landmark")).toBeGreaterThan(at)
+    }
+    const check = await lazypull(["check", "oci:out"], { cwd: d })
+    expect(check.code, check.out).toBe(0)
+  })
 })
