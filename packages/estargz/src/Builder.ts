@@ -61,15 +61,22 @@ export interface BlobSink {
   write(bytes: Uint8Array): Effect.Effect<void, LayerError>
 }
 
+/** Written members smaller than this are gathered and reach the sink together, in one write. */
+const COALESCE_BELOW = 256 << 10
+/** A gathered run of small members is written once it holds this many bytes. */
+const COALESCE_BYTES = 1 << 20
+
 /**
  * Members (or frames) compressing at once and reaching the sink in submission order: each compression starts
  * immediately, `offsets[i]` is the blob offset of the i-th once written, and memory is bounded by the bytes
- * and the number in flight. Shared by the eStargz/zstd:chunked builder and the containers/storage builder.
+ * and the number in flight. Consecutive small members are handed to the sink as one write (a layer of small
+ * files makes tens of thousands of tiny frames); the bytes are the same. Shared by the eStargz/zstd:chunked
+ * builder and the containers/storage builder.
  */
 export class OrderedWriter {
   /** Blob offset of each written member, in submission order. */
   readonly offsets: Array<number> = []
-  /** Compressed bytes written so far. */
+  /** Compressed bytes written so far (including those gathered for the next sink write). */
   size = 0
   private readonly inflight: Array<{
     fiber: Fiber.Fiber<Uint8Array, LayerError>
@@ -77,6 +84,9 @@ export class OrderedWriter {
     onWritten: (() => void) | undefined
   }> = []
   private inflightBytes = 0
+  /** Small members gathered for the next sink write. */
+  private gathered: Array<Uint8Array> = []
+  private gatheredBytes = 0
   constructor(
     private readonly sink: BlobSink,
     private readonly blobHash: Sha256Hasher,
@@ -110,7 +120,7 @@ export class OrderedWriter {
       const bytes = yield* Fiber.join(f.fiber)
       f.onWritten?.()
       self.offsets.push(self.size)
-      yield* self.writeRaw(bytes)
+      yield* self.put(bytes)
     })
   }
 
@@ -119,14 +129,43 @@ export class OrderedWriter {
     const self = this
     return Effect.gen(function* () {
       while (self.inflight.length > 0) yield* self.drainOne()
+      yield* self.flush()
     })
   }
 
   /** Writes bytes that are already compressed (TOC, footer) after everything written so far. */
   writeRaw(bytes: Uint8Array): Effect.Effect<void, LayerError> {
+    return Effect.flatMap(this.put(bytes), () => this.flush())
+  }
+
+  /** Appends `bytes` to the blob: gathered when small, else written after what is gathered. */
+  private put(bytes: Uint8Array): Effect.Effect<void, LayerError> {
     this.size += bytes.length
     this.blobHash.update(bytes)
-    return this.sink.write(bytes)
+    if (bytes.length >= COALESCE_BELOW)
+      return this.gatheredBytes === 0
+        ? this.sink.write(bytes)
+        : Effect.flatMap(this.flush(), () => this.sink.write(bytes))
+    this.gathered.push(bytes)
+    this.gatheredBytes += bytes.length
+    return this.gatheredBytes >= COALESCE_BYTES ? this.flush() : Effect.void
+  }
+
+  /** Hands the gathered members to the sink as one write (a fresh buffer: sinks may keep it). */
+  private flush(): Effect.Effect<void, LayerError> {
+    const parts = this.gathered
+    if (parts.length === 0) return Effect.void
+    const total = this.gatheredBytes
+    this.gathered = []
+    this.gatheredBytes = 0
+    if (parts.length === 1) return this.sink.write(parts[0]!)
+    const joined = new Uint8Array(total)
+    let at = 0
+    for (const p of parts) {
+      joined.set(p, at)
+      at += p.length
+    }
+    return this.sink.write(joined)
   }
 }
 
@@ -151,8 +190,10 @@ export type BuildInput = RangeReader
 
 const FORMAT = "estargz"
 const MAX_INFLIGHT_MEMBERS = 16
-/** Members start in a buffer of this size and move to a chunk-sized one when a payload needs it. */
+/** Members start in a buffer of this size and move to bigger ones (powers of two up to a chunk) as needed. */
 const SMALL_MEMBER = 64 << 10
+/** Member buffers above the smallest size kept for reuse, per size. */
+const POOLED_PER_SIZE = 4
 const READ_BLOCK = 1 << 20
 
 const typeOf = entryTypeOf
@@ -235,9 +276,11 @@ class ParallelAssembler implements Assembler {
   /** The member being assembled; recycled through the pool once compressed, so little garbage is made. */
   private buf: Uint8Array
   private len = 0
-  /** Two size classes: small members (headers, small files) and chunk-sized ones. */
-  private readonly smallPool: Array<Uint8Array> = []
-  private readonly largePool: Array<Uint8Array> = []
+  /**
+   * Spare member buffers by size: 64 KiB (headers, small files) doubling up to `memberSize` (a chunk), so
+   * that a member takes at most twice its bytes (a 100 KiB file does not take a 4 MiB buffer).
+   */
+  private readonly pools = new Map<number, Array<Uint8Array>>()
   private readonly writer: OrderedWriter
   private closed = 0
   uncompressedSize = 0
@@ -266,18 +309,26 @@ class ParallelAssembler implements Assembler {
 
   private ensure(n: number): void {
     if (n <= this.buf.length) return
-    const bigger =
-      n <= this.memberSize
-        ? (this.largePool.pop() ?? new Uint8Array(this.memberSize))
-        : new Uint8Array(Math.max(n, this.buf.length * 2))
+    let size = n
+    if (n <= this.memberSize) {
+      size = SMALL_MEMBER
+      while (size < n) size *= 2
+      size = Math.min(size, this.memberSize)
+    } else size = Math.max(n, this.buf.length * 2)
+    const bigger = this.pools.get(size)?.pop() ?? new Uint8Array(size)
     bigger.set(this.buf.subarray(0, this.len))
     this.recycle(this.buf)
     this.buf = bigger
   }
 
   private recycle(b: Uint8Array): void {
-    if (b.length === SMALL_MEMBER && this.smallPool.length < MAX_INFLIGHT_MEMBERS) this.smallPool.push(b)
-    else if (b.length === this.memberSize && this.largePool.length < 4) this.largePool.push(b)
+    if (b.length > this.memberSize) return
+    let pool = this.pools.get(b.length)
+    if (pool === undefined) {
+      pool = []
+      this.pools.set(b.length, pool)
+    }
+    if (pool.length < (b.length === SMALL_MEMBER ? MAX_INFLIGHT_MEMBERS : POOLED_PER_SIZE)) pool.push(b)
   }
 
   append(bytes: Uint8Array): void {
@@ -310,7 +361,7 @@ class ParallelAssembler implements Assembler {
         // the buffer stays untouched until its member is written, then goes back to the pool
         const buf = self.buf
         yield* self.writer.submit(self.compressor.compressMember(data), data.length, () => self.recycle(buf))
-        self.buf = self.smallPool.pop() ?? new Uint8Array(SMALL_MEMBER)
+        self.buf = self.pools.get(SMALL_MEMBER)?.pop() ?? new Uint8Array(SMALL_MEMBER)
         self.len = 0
         self.closed++
       }
@@ -515,11 +566,28 @@ const uncompressedTar = (
     return yield* scratch.seal()
   })
 
-/** Pass 1: every entry of the tar with its place in the input; rejects what eStargz cannot carry. */
+/** Stands in for payload bytes pass 1 does not read (the parser only counts them). */
+const ZERO_BLOCK = new Uint8Array(READ_BLOCK)
+
+/**
+ * Pass 1: every entry of the tar with its place in the input; rejects what eStargz cannot carry. Only
+ * headers are read: a payload that reaches past the bytes read so far is pushed to the parser as zeros
+ * (up to the end of the file, so truncation is still seen), and reading resumes after it, into one
+ * reused buffer when the input can read into one.
+ */
 const scan = (tar: RangeReader, lossless: boolean): Effect.Effect<Array<Scanned>, LayerError> =>
   Effect.gen(function* () {
     const parser = new TarParser()
     const out: Array<Scanned> = []
+    /** File offset of the next byte to hand to the parser. */
+    let pos = 0
+    const skipTo = (end: number) => {
+      while (pos < end) {
+        const n = Math.min(ZERO_BLOCK.length, end - pos)
+        parser.push(ZERO_BLOCK.subarray(0, n))
+        pos += n
+      }
+    }
     const drain = (): LayerError | undefined => {
       for (let ev = parser.next(); ev !== undefined; ev = parser.next()) {
         if (ev._tag === "Error")
@@ -549,14 +617,26 @@ const scan = (tar: RangeReader, lossless: boolean): Effect.Effect<Array<Scanned>
             offset: ev.offset,
             entry: h.name,
           })
+        skipTo(Math.min(tar.size, ev.dataOffset + h.size))
       }
       return undefined
     }
-    for (let off = 0; off < tar.size; off += READ_BLOCK) {
-      const chunk = yield* tar
-        .readAt(off, Math.min(READ_BLOCK, tar.size - off))
-        .pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
+    // the parser is drained before the buffer is refilled, and keeps no view of it (headers are decoded)
+    const buf = tar.readInto ? new Uint8Array(READ_BLOCK) : undefined
+    while (pos < tar.size) {
+      const n = Math.min(READ_BLOCK, tar.size - pos)
+      let chunk: Uint8Array
+      if (buf !== undefined && tar.readInto) {
+        chunk = buf.subarray(0, n)
+        yield* tar
+          .readInto(pos, chunk)
+          .pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
+      } else
+        chunk = yield* tar
+          .readAt(pos, n)
+          .pipe(Effect.mapError((e) => bad("Io", e.message, { offset: e.offset })))
       parser.push(chunk)
+      pos += n
       const err = drain()
       if (err) return yield* Effect.fail(err)
     }
