@@ -164,6 +164,18 @@ describe("Archive", () => {
       const whole = readFileSync(path)
       const src = yield* tarSource(fromBytes(whole))
       assert.isTrue((yield* readFile(src, "oci-layout")).length > 0)
+      // readInto serves a member's bytes in place, without allocating, and stays inside the member
+      let checked = 0
+      for (const f of yield* src.list()) {
+        const size = (yield* src.stat(f))!
+        if (size < 300_000) continue
+        checked++
+        const t = new Uint8Array(5000)
+        yield* src.readInto!(f, 1234, t)
+        assert.deepStrictEqual(t, noise(300_000, 5).subarray(1234, 6234))
+        assert.strictEqual((yield* Effect.flip(src.readInto!(f, size - 10, t))).reason, "Truncated")
+      }
+      assert.strictEqual(checked, 1)
       // where the big layer's payload starts in the archive
       const blobAt = Buffer.from(whole).indexOf(Buffer.from(noise(300_000, 5).subarray(0, 64)))
       assert.isAbove(blobAt, 0)

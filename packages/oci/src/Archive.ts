@@ -118,7 +118,7 @@ export const tarSource = (
       }
       return undefined
     }
-    const source: LayoutSource = {
+    const source: { -readonly [K in keyof LayoutSource]: LayoutSource[K] } = {
       name,
       list: () =>
         Effect.succeed([...files.keys(), ...[...links.keys()].filter((p) => resolve(p) !== undefined)]),
@@ -140,6 +140,22 @@ export const tarSource = (
         )
       },
     }
+    const readInto = reader.readInto
+    if (readInto)
+      source.readInto = (path, offset, target) => {
+        const m = resolve(path)
+        if (m === undefined)
+          return Effect.fail(
+            new OciError({ reason: "NotFound", image: name, path, message: `${path} is not in the archive` }),
+          )
+        if (offset < 0 || offset + target.length > m.size)
+          return Effect.fail(
+            truncated(name, `read [${offset}, ${offset + target.length}) outside ${m.size} bytes`, path),
+          )
+        return Effect.mapError(readInto.call(reader, m.dataOffset + offset, target), (e) =>
+          truncated(name, `cannot read ${path}: ${e.message}`, path),
+        )
+      }
     return source
   })
 

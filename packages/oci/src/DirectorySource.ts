@@ -85,6 +85,20 @@ export const directorySource = (dir: string): Effect.Effect<LayoutSource, OciErr
         }
       })
 
+    /** Reads `target.length` bytes at `offset` (positioned reads; a short file is Truncated). */
+    const fill = (file: FileSystem.File, path: string, offset: number, target: Uint8Array) =>
+      Effect.gen(function* () {
+        let got = 0
+        while (got < target.length) {
+          const n = yield* Effect.mapError(
+            file.read(target.subarray(got), { position: BigInt(offset + got) }),
+            io(path),
+          )
+          if (n === 0) return yield* fail("Truncated", `${path} ended after ${offset + got} bytes`, path)
+          got += n
+        }
+      })
+
     const source: LayoutSource = {
       name,
       list: () =>
@@ -117,16 +131,19 @@ export const directorySource = (dir: string): Effect.Effect<LayoutSource, OciErr
               )
             }
             const buf = new Uint8Array(length)
-            let got = 0
-            while (got < length) {
-              const n = yield* Effect.mapError(
-                file.read(buf.subarray(got), { position: BigInt(offset + got) }),
-                io(path),
-              )
-              if (n === 0) return yield* fail("Truncated", `${path} ended after ${offset + got} bytes`, path)
-              got += n
-            }
+            yield* fill(file, path, offset, buf)
             return buf
+          }),
+        ),
+      readInto: (path, offset, target) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const real = yield* resolve(path)
+            if (real === undefined) return yield* fail("NotFound", `${path} does not exist`, path)
+            const file = yield* Effect.mapError(fs.open(real, { flag: "r" }), io(path))
+            if (!Number.isSafeInteger(offset) || offset < 0)
+              return yield* fail("Truncated", `bad offset ${offset}`, path)
+            yield* fill(file, path, offset, target)
           }),
         ),
     }

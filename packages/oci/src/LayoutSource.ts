@@ -18,6 +18,8 @@ export interface LayoutSource {
   stat(path: string): Effect.Effect<number | undefined, OciError>
   /** Reads `length` bytes at `offset` of a file (NotFound when missing, Truncated when out of range). */
   readAt(path: string, offset: number, length: number): Effect.Effect<Uint8Array, OciError>
+  /** Optional: fills `target` from `offset` of a file without allocating (large sequential reads). */
+  readInto?(path: string, offset: number, target: Uint8Array): Effect.Effect<void, OciError>
 }
 
 /** Bytes read per `readAt` when streaming a file. */
@@ -159,10 +161,29 @@ export const verifyBlob = (src: LayoutSource, d: Descriptor): Effect.Effect<void
 export const layerReader = (src: LayoutSource, path: string, size: number): RangeReader => {
   const stats: RangeStats = { reads: 0, bytes: 0 }
   const source = `${src.name}:${path}`
+  const count = (length: number) =>
+    Effect.sync(() => {
+      stats.reads++
+      stats.bytes += length
+    })
+  const toRange = (offset: number, length: number) => (e: OciError) =>
+    new RangeReadError({ reason: "Io", source, offset, length, message: e.message })
+  const readInto = src.readInto
   return {
     source,
     size,
     stats,
+    ...(readInto
+      ? {
+          readInto: (offset: number, target: Uint8Array) =>
+            checkBounds(source, size, offset, target.length).pipe(
+              Effect.flatMap(() =>
+                Effect.mapError(readInto.call(src, path, offset, target), toRange(offset, target.length)),
+              ),
+              Effect.tap(() => count(target.length)),
+            ),
+        }
+      : {}),
     readAt: (offset, length) =>
       checkBounds(source, size, offset, length).pipe(
         Effect.flatMap(() =>

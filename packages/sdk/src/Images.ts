@@ -78,12 +78,21 @@ const noRegistry = (ref: string) =>
   )
 
 /** The same source, named as the user named it (errors then say `oci:dir:tag`, not just `dir`). */
-const named = (source: LayoutSource, name: string): LayoutSource => ({
-  name,
-  list: () => source.list(),
-  stat: (path) => source.stat(path),
-  readAt: (path, offset, length) => source.readAt(path, offset, length),
-})
+const named = (source: LayoutSource, name: string): LayoutSource => {
+  const readInto = source.readInto
+  return {
+    name,
+    list: () => source.list(),
+    stat: (path) => source.stat(path),
+    readAt: (path, offset, length) => source.readAt(path, offset, length),
+    ...(readInto
+      ? {
+          readInto: (path: string, offset: number, target: Uint8Array) =>
+            readInto.call(source, path, offset, target),
+        }
+      : {}),
+  }
+}
 
 /**
  * Opens the source an image reference names: an OCI layout directory, or an OCI/docker archive read in place.

@@ -5,7 +5,7 @@ import { join } from "node:path"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { NodeEngine } from "@lazypull/engine-node"
-import { directorySource, openImage, readFile, verifyBlob } from "@lazypull/oci"
+import { directorySource, layerReader, openImage, readFile, verifyBlob } from "@lazypull/oci"
 import { fixture, tmpDir } from "@lazypull/testkit"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -57,6 +57,29 @@ describe("directorySource", () => {
       assert.strictEqual((yield* Effect.flip(src.readAt("a.txt", -1, 1))).reason, "Truncated")
       assert.strictEqual((yield* Effect.flip(src.readAt("nope", 0, 1))).reason, "NotFound")
       assert.strictEqual((yield* Effect.flip(src.readAt("sub", 0, 1))).reason, "NotFound")
+    }).pipe(Effect.provide(layer)),
+  )
+
+  it.effect("readInto fills a buffer with the same bytes as readAt, and layerReader exposes it", () =>
+    Effect.gen(function* () {
+      const src = yield* directorySource(setup())
+      const big = noise(200_000, 3)
+      const target = new Uint8Array(70_000)
+      yield* src.readInto!("sub/deeper/big.bin", 100_000, target)
+      assert.deepStrictEqual(target, big.subarray(100_000, 170_000))
+      const r = layerReader(src, "sub/deeper/big.bin", 200_000)
+      const t2 = new Uint8Array(1000)
+      yield* r.readInto!(199_000, t2)
+      assert.deepStrictEqual(t2, big.subarray(199_000))
+      assert.strictEqual(
+        (yield* Effect.flip(r.readInto!(199_500, new Uint8Array(1000)))).reason,
+        "OutOfBounds",
+      )
+      assert.strictEqual(
+        (yield* Effect.flip(src.readInto!("a.txt", 3, new Uint8Array(3)))).reason,
+        "Truncated",
+      )
+      assert.strictEqual((yield* Effect.flip(src.readInto!("nope", 0, new Uint8Array(1)))).reason, "NotFound")
     }).pipe(Effect.provide(layer)),
   )
 
