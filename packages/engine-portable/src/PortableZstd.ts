@@ -12,8 +12,18 @@ import {
   zstdWasm,
 } from "./PortableZstdWasm.ts"
 
-/** Shared with the Node engines: level/size checks, the level used for -1, the input cap, zstd-wasm error mapping. */
-export { checkCompress, DEFAULT_LEVEL, MAX_COMPRESS_INPUT, wasmError } from "./PortableZstdWasm.ts"
+/**
+ * Shared with the Node engines: level/size checks, the level used for -1, the input cap, zstd-wasm error
+ * mapping, and zstd-wasm on this thread when it is ready (`zstdWasmNow`).
+ */
+export {
+  checkCompress,
+  DEFAULT_LEVEL,
+  MAX_COMPRESS_INPUT,
+  wasmError,
+  type ZstdWasm,
+  zstdWasmNow,
+} from "./PortableZstdWasm.ts"
 
 const fail = (reason: CodecError["reason"], message: string, codec = "zstd") =>
   new CodecError({ reason, codec, message })

@@ -83,6 +83,16 @@ const NO_DICT = new Uint8Array(0)
 let ready: ZstdWasm | undefined
 let loading: Promise<ZstdWasm> | undefined
 
+/** Starts initialising zstd-wasm once; a failure is remembered by `zstdWasm`. */
+const startLoading = (): Promise<ZstdWasm> => {
+  if (loading === undefined) {
+    loading = load()
+    // `zstdWasm` reports the failure to whoever waits for it; this copy must not be an unhandled rejection
+    loading.catch(() => undefined)
+  }
+  return loading
+}
+
 const load = async (): Promise<ZstdWasm> => {
   const imported = (await import("@bokuweb/zstd-wasm")) as ZstdWasmModule & { default?: ZstdWasmModule }
   const z: ZstdWasmModule = typeof imported.init === "function" ? imported : imported.default!
@@ -106,7 +116,7 @@ export const zstdWasm: Effect.Effect<ZstdWasm, CodecError> = Effect.suspend(() =
   ready
     ? Effect.succeed(ready)
     : Effect.tryPromise({
-        try: () => (loading ??= load()),
+        try: startLoading,
         catch: (e) =>
           new CodecError({
             reason: "Engine",
@@ -115,3 +125,12 @@ export const zstdWasm: Effect.Effect<ZstdWasm, CodecError> = Effect.suspend(() =
           }),
       }),
 )
+
+/**
+ * zstd-wasm if it is initialised on this thread already, else `undefined` (and it starts loading, so
+ * that a later call finds it): for callers that must compress synchronously or not at all.
+ */
+export const zstdWasmNow = (): ZstdWasm | undefined => {
+  if (ready === undefined) void startLoading()
+  return ready
+}
