@@ -18,6 +18,7 @@ import {
 import { PortableZstd } from "@lazypull/engine-portable"
 import { describeWithTool } from "@lazypull/testkit"
 import { Effect, Fiber, Layer } from "effect"
+import * as fc from "fast-check"
 import { NodeEngine, NodeZstd } from "./index.ts"
 import { makeCompressPool } from "./NodeZstdPool.ts"
 
@@ -51,19 +52,70 @@ const samples = [
 const withPool = <A, E>(body: (engine: ZstdEngine["Service"]) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
   Effect.scoped(Effect.flatMap(NodeZstd.make({ inlineBelow: 0 }), body))
 
+/** Pool shapes that must not change a byte: one worker with the caller helping, several without it, batching. */
+const shapes: ReadonlyArray<[string, NodeZstd.NodeZstdOptions]> = [
+  ["1 worker, caller runs, nothing inline", { workers: 1, inlineBelow: 0 }],
+  ["3 workers, caller never runs", { workers: 3, inlineBelow: 0, callerRuns: false }],
+  ["2 workers, small inputs inline", { workers: 2 }],
+]
+
 describe("zstd-wasm workers and the portable engine", () => {
-  it.effect("write byte-identical frames, in any concurrency", () =>
-    withPool((pool) =>
-      Effect.gen(function* () {
-        for (const level of [1, 3, 9, 19]) {
-          const inputs = level === 19 ? samples.slice(0, 4) : samples
-          const ours = yield* Effect.forEach(inputs, (d) => pool.compress(d, level), { concurrency: 3 })
-          for (const [i, d] of inputs.entries()) {
-            assertBytesEqual(ours[i]!, yield* portable.compress(d, level), `level ${level}, sample ${i}`)
-          }
-        }
-      }),
-    ),
+  it.effect("write byte-identical frames, in any concurrency and any pool shape", () =>
+    Effect.gen(function* () {
+      for (const [n, [shape, options]] of shapes.entries()) {
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const pool = yield* NodeZstd.make(options)
+            // (level 19 takes seconds: once is enough)
+            for (const level of n === 0 ? [1, 3, 9, 19] : [3, 9]) {
+              const inputs = level === 19 ? samples.slice(0, 4) : samples
+              const ours = yield* Effect.forEach(inputs, (d) => pool.compress(d, level), { concurrency: 4 })
+              assert.strictEqual(ours.length, inputs.length, `${shape}: one frame per input`)
+              for (const [i, d] of inputs.entries()) {
+                assertBytesEqual(
+                  ours[i]!,
+                  yield* portable.compress(d, level),
+                  `${shape}: level ${level}, sample ${i}`,
+                )
+              }
+            }
+          }),
+        )
+      }
+    }),
+  )
+
+  it.effect(
+    "property: a burst of frames of any sizes, batched and shared with the caller, is byte-identical",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const pool = yield* NodeZstd.make({ workers: 2, inlineBelow: 512 })
+          const input = fc.tuple(
+            fc.integer({ min: 0, max: 200_000 }),
+            fc.integer({ min: 0, max: 1000 }),
+            fc.boolean(),
+          )
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(fc.array(input, { minLength: 1, maxLength: 40 }), async (specs) => {
+                const inputs = specs.map(([n, seed, text]) =>
+                  text ? compressibleBytes(n, seed) : randomBytes(n, seed),
+                )
+                const frames = await Effect.runPromise(
+                  Effect.forEach(inputs, (d) => pool.compress(d, 3), { concurrency: "unbounded" }),
+                )
+                // (a job settled from inside another fiber's compress once made forEach return extra results)
+                assert.strictEqual(frames.length, inputs.length)
+                for (const [i, d] of inputs.entries()) {
+                  assertBytesEqual(frames[i]!, await Effect.runPromise(portable.compress(d, 3)), `input ${i}`)
+                }
+              }),
+              { numRuns: 12 },
+            ),
+          )
+        }),
+      ),
   )
 
   it.effect("decode each other's frames (and the zstd:chunked shape: frames + skippable TOC/footer)", () =>
@@ -190,21 +242,42 @@ describe("zstd-napi (optional native engine)", () => {
   )
 })
 
-// A stand-in worker that speaks the pool protocol: it echoes the input reversed, and misbehaves on
-// request (level 13: exits, 14: throws outside any handler, 15: answers a fatal error, 16: answers late).
-const TEST_WORKER = `import("node:worker_threads").then(({ parentPort }) => parentPort.on("message", (job) => {
-  if (job.level === 13) process.exit(3)
-  if (job.level === 14) setTimeout(() => { throw new Error("boom") }, 0)
-  if (job.level === 14) return
-  if (job.level === 15) return parentPort.postMessage({ id: job.id, error: "broken", fatal: true })
-  const out = job.data.slice().reverse()
-  const send = () => parentPort.postMessage({ id: job.id, frame: out }, [out.buffer])
-  if (job.level === 16) setTimeout(send, 600)
+// A stand-in worker that speaks the pool protocol: each job's "frame" is its input reversed, and it
+// misbehaves on request (level 13: exits, 14: throws outside any handler and never answers, 15: answers
+// a fatal error for that job, 16: answers its message late).
+const TEST_WORKER = `import("node:worker_threads").then(({ workerData }) => workerData.port.on("message", ({ buf, jobs }) => {
+  const results = []
+  const transfer = [buf]
+  let fatal = false
+  let late = false
+  for (let i = 0; i < jobs.length; i += 3) {
+    const level = jobs[i]
+    if (level === 13) process.exit(3)
+    if (level === 14) {
+      setTimeout(() => { throw new Error("boom") }, 0)
+      return
+    }
+    if (level === 15) {
+      results.push("broken")
+      fatal = true
+      break
+    }
+    if (level === 16) late = true
+    const out = new Uint8Array(buf, jobs[i + 1], jobs[i + 2]).slice().reverse()
+    results.push(out)
+    transfer.push(out.buffer)
+  }
+  const send = () => workerData.port.postMessage({ buf, results, fatal }, transfer)
+  if (late) setTimeout(send, 600)
   else send()
 }))
 `
 
-const testPool = (size = 2, retireAbove = Number.POSITIVE_INFINITY) =>
+const testPool = (
+  size = 2,
+  retireAbove = Number.POSITIVE_INFINITY,
+  callerRuns?: (data: Uint8Array, level: number) => Uint8Array | undefined,
+) =>
   makeCompressPool({
     size,
     source: TEST_WORKER,
@@ -212,10 +285,16 @@ const testPool = (size = 2, retireAbove = Number.POSITIVE_INFINITY) =>
     codec: "test",
     error: (message) => new CodecError({ reason: "Corrupt", codec: "test", message }),
     retireAbove,
+    callerRuns,
   })
 
 const reasonOf = <A>(effect: Effect.Effect<A, CodecError>) =>
   Effect.map(Effect.result(effect), (r) => (r._tag === "Success" ? "ok" : r.failure.reason))
+
+const reversed = (data: Uint8Array) => data.slice().reverse()
+const sized = (n: number, seed: number) => new Uint8Array(n).map((_, i) => (i * 31 + seed) % 251)
+/** Two of these fill a worker's backlog (it takes another message below max(1 MiB, twice the next job)). */
+const BIG = 600_000
 
 describe("the compression worker pool", () => {
   it.effect("a worker that exits or throws fails its job with Engine, and the pool recovers", () =>
@@ -228,13 +307,11 @@ describe("the compression worker pool", () => {
         if (crashed._tag === "Failure") assert.include(crashed.failure.message, "crashed")
         assert.strictEqual(yield* reasonOf(pool.compress(data, 14)), "Engine")
         assert.strictEqual(yield* reasonOf(pool.compress(data, 15)), "Engine")
-        // jobs queued behind crashing ones still complete
+        // jobs that shared a message with crashing ones are sent again (alone) and complete
         const mixed = yield* Effect.forEach(
           [1, 13, 1, 14, 1, 1],
           (level) => reasonOf(pool.compress(data, level)),
-          {
-            concurrency: "unbounded",
-          },
+          { concurrency: "unbounded" },
         )
         assert.deepStrictEqual(mixed, ["ok", "Engine", "ok", "Engine", "ok", "ok"])
         assertBytesEqual(yield* pool.compress(data, 1), Uint8Array.of(3, 2, 1), "after the crashes")
@@ -242,6 +319,45 @@ describe("the compression worker pool", () => {
       } finally {
         yield* Effect.promise(() => pool.close())
       }
+    }),
+  )
+
+  it.effect("after a fatal answer, the jobs the worker did not attempt complete on another worker", () =>
+    Effect.gen(function* () {
+      const pool = testPool(1)
+      const inputs = [1, 1, 15, 1, 1].map((level, i) => ({ level, data: Uint8Array.of(i, 7, 9) }))
+      const results = yield* Effect.forEach(
+        inputs,
+        ({ data, level }) => Effect.result(pool.compress(data, level)),
+        {
+          concurrency: "unbounded",
+        },
+      )
+      // all five travelled in one message; the fatal one fails, the rest are the stand-in's frames
+      assert.strictEqual(pool.stats().messages, 2)
+      for (const [i, r] of results.entries()) {
+        if (inputs[i]!.level === 15) assert.isTrue(r._tag === "Failure" && r.failure.reason === "Engine")
+        else if (r._tag === "Success") assertBytesEqual(r.success, reversed(inputs[i]!.data), `job ${i}`)
+        else assert.fail(`job ${i} failed: ${r.failure.message}`)
+      }
+      yield* Effect.promise(() => pool.close())
+    }),
+  )
+
+  it.effect("small jobs queued together travel in one message, each gets its own frame", () =>
+    Effect.gen(function* () {
+      const pool = testPool(2)
+      const inputs = Array.from({ length: 100 }, (_, i) => sized(1 + ((i * 37) % 150), i))
+      const frames = yield* Effect.forEach(inputs, (d) => pool.compress(d, 1), { concurrency: "unbounded" })
+      for (const [i, f] of frames.entries()) assertBytesEqual(f, reversed(inputs[i]!), `job ${i}`)
+      assert.strictEqual(pool.stats().messages, 1)
+      // big ones travel alone, spread over the workers
+      const big = Array.from({ length: 4 }, (_, i) => sized(100_000 + i, i))
+      const bigFrames = yield* Effect.forEach(big, (d) => pool.compress(d, 1), { concurrency: "unbounded" })
+      for (const [i, f] of bigFrames.entries()) assertBytesEqual(f, reversed(big[i]!), `big job ${i}`)
+      assert.strictEqual(pool.stats().messages, 5)
+      assert.strictEqual(pool.stats().alive, 2)
+      yield* Effect.promise(() => pool.close())
     }),
   )
 
@@ -260,16 +376,41 @@ describe("the compression worker pool", () => {
   it.live("idle workers are unreferenced, busy ones referenced; workers start on demand up to size", () =>
     Effect.gen(function* () {
       const pool = testPool(3)
-      assert.deepStrictEqual(pool.stats(), { alive: 0, referenced: 0, queued: 0 })
+      assert.deepStrictEqual(pool.stats(), { alive: 0, referenced: 0, queued: 0, messages: 0, callerRan: 0 })
+      const inputs = Array.from({ length: 7 }, (_, i) => sized(BIG, i))
       const fiber = yield* Effect.forkChild(
-        Effect.forEach([16, 16, 16, 16, 16], (l) => pool.compress(Uint8Array.of(l), l), { concurrency: 5 }),
+        Effect.forEach(inputs, (d) => pool.compress(d, 16), { concurrency: "unbounded" }),
       )
       yield* Effect.sleep("100 millis")
-      assert.deepStrictEqual(pool.stats(), { alive: 3, referenced: 3, queued: 2 })
-      yield* Fiber.join(fiber)
-      assert.deepStrictEqual(pool.stats(), { alive: 3, referenced: 0, queued: 0 })
+      // three workers with two messages each; the seventh job waits
+      assert.deepStrictEqual(pool.stats(), { alive: 3, referenced: 3, queued: 1, messages: 6, callerRan: 0 })
+      const frames = yield* Fiber.join(fiber)
+      for (const [i, f] of frames.entries()) assertBytesEqual(f, reversed(inputs[i]!), `job ${i}`)
+      assert.deepStrictEqual(pool.stats(), { alive: 3, referenced: 0, queued: 0, messages: 7, callerRan: 0 })
       yield* Effect.promise(() => pool.close())
-      assert.deepStrictEqual(pool.stats(), { alive: 0, referenced: 0, queued: 0 })
+      assert.strictEqual(pool.stats().alive, 0)
+    }),
+  )
+
+  it.live("callerRuns: a job that finds every worker with work waiting is compressed by the caller", () =>
+    Effect.gen(function* () {
+      let ready = false
+      const pool = testPool(1, Number.POSITIVE_INFINITY, (data) => (ready ? reversed(data) : undefined))
+      const inputs = Array.from({ length: 4 }, (_, i) => sized(BIG, i))
+      // not ready: the third job waits for the worker
+      const first = yield* Effect.forkChild(
+        Effect.forEach(inputs.slice(0, 3), (d) => pool.compress(d, 16), { concurrency: "unbounded" }),
+      )
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(pool.stats().queued, 1)
+      assert.strictEqual(pool.stats().callerRan, 0)
+      ready = true
+      // the worker still has its backlog full: the caller compresses this one at once
+      assertBytesEqual(yield* pool.compress(inputs[3]!, 16), reversed(inputs[3]!), "caller's frame")
+      assert.isAtLeast(pool.stats().callerRan, 1)
+      const frames = yield* Fiber.join(first)
+      for (const [i, f] of frames.entries()) assertBytesEqual(f, reversed(inputs[i]!), `job ${i}`)
+      yield* Effect.promise(() => pool.close())
     }),
   )
 
@@ -289,16 +430,20 @@ describe("the compression worker pool", () => {
 
   it.live("an interrupted queued job leaves the queue; a big job retires its worker", () =>
     Effect.gen(function* () {
-      const pool = testPool(1, 10)
-      const first = yield* Effect.forkChild(pool.compress(Uint8Array.of(1), 16))
-      const second = yield* Effect.forkChild(pool.compress(Uint8Array.of(2), 16))
+      const pool = testPool(1, BIG + 1)
+      const inputs = Array.from({ length: 3 }, (_, i) => sized(BIG, i))
+      const first = yield* Effect.forkChild(pool.compress(inputs[0]!, 16))
+      const second = yield* Effect.forkChild(pool.compress(inputs[1]!, 16))
+      const third = yield* Effect.forkChild(pool.compress(inputs[2]!, 16))
       yield* Effect.sleep("50 millis")
       assert.strictEqual(pool.stats().queued, 1)
-      yield* Fiber.interrupt(second)
+      yield* Fiber.interrupt(third)
       assert.strictEqual(pool.stats().queued, 0)
-      assertBytesEqual(yield* Fiber.join(first), Uint8Array.of(1), "first")
+      assertBytesEqual(yield* Fiber.join(first), reversed(inputs[0]!), "first")
+      assertBytesEqual(yield* Fiber.join(second), reversed(inputs[1]!), "second")
       assert.strictEqual(pool.stats().alive, 1)
-      assertBytesEqual(yield* pool.compress(new Uint8Array(11).fill(4), 1), new Uint8Array(11).fill(4), "big")
+      const big = sized(BIG + 2, 4)
+      assertBytesEqual(yield* pool.compress(big, 1), reversed(big), "big")
       assert.strictEqual(pool.stats().alive, 0, "retired after a job over retireAbove")
       yield* Effect.promise(() => pool.close())
     }),

@@ -23,10 +23,16 @@ const INLINE_BELOW = 2048
 
 /** Options of the worker-pool engines. */
 export interface NodeZstdOptions {
-  /** Most compression workers (default: the number of cores, at least 2). */
+  /** Most compression workers (default: one fewer than `os.availableParallelism()`, at least 1). */
   readonly workers?: number
   /** Inputs shorter than this compress on the calling thread, same bytes (default 2048; 0: never). */
   readonly inlineBelow?: number
+  /**
+   * Whether the calling thread compresses a frame itself when every worker already has work waiting
+   * (default true): it is then one of the compressors, and the pool needs one worker (and its memory)
+   * fewer. False: it only hands frames out, and never blocks for longer than a small frame takes.
+   */
+  readonly callerRuns?: boolean
 }
 
 /** Options of the native engine. */
@@ -35,8 +41,8 @@ export interface NodeZstdNativeOptions extends NodeZstdOptions {
   readonly module?: string
 }
 
-/** Default pool size: one worker per core, at least 2. */
-export const defaultWorkers = (): number => Math.max(2, availableParallelism())
+/** Default pool size: one worker per core but the calling thread's, at least 1. */
+export const defaultWorkers = (): number => Math.max(1, availableParallelism() - 1)
 
 const poolSize = (options: NodeZstdOptions): number =>
   options.workers !== undefined && Number.isInteger(options.workers) && options.workers >= 1
@@ -51,12 +57,25 @@ const scopedPool = (build: () => CompressPool): Effect.Effect<CompressPool, neve
 
 const portable = PortableZstd.make()
 
+/** zstd-wasm on the calling thread, synchronously: undefined while its module is still loading. */
+const wasmHere = (data: Uint8Array, level: number): Uint8Array | CodecError | undefined => {
+  const wasm = PortableZstd.zstdWasmNow()
+  if (wasm === undefined) return undefined
+  try {
+    return wasm.compress(data, level)
+  } catch (e) {
+    return PortableZstd.wasmError(e, WASM_CODEC)
+  }
+}
+
 /**
  * The Node zstd engine: `compress` runs zstd-wasm in a pool of `node:worker_threads` workers, so
- * that several frames in flight use several cores (inputs under `inlineBelow` compress on the
- * calling thread), and writes the same bytes as `PortableZstd.make()` for the same input and level. Decoding is the portable engine's (zstd-wasm
- * per frame on this thread, fzstd for streaming). Workers start on the first `compress`, never keep
- * an idle process alive, and are terminated when the scope closes.
+ * that several frames in flight use several cores, and writes the same bytes as `PortableZstd.make()`
+ * for the same input and level, whichever thread compresses it. Inputs under `inlineBelow` compress on
+ * the calling thread, and so does any frame that finds every worker busy (unless `callerRuns` is off).
+ * Decoding is the portable engine's (zstd-wasm per frame on this thread, fzstd for streaming). Workers
+ * start on the first `compress`, never keep an idle process alive, and are terminated when the scope
+ * closes.
  *
  * @example
  * const zstd = yield* NodeZstd.make({ workers: 4 })
@@ -78,6 +97,7 @@ export const make = (
         codec: WASM_CODEC,
         error: (message) => PortableZstd.wasmError(new Error(message), WASM_CODEC),
         retireAbove: RETIRE_ABOVE,
+        callerRuns: options.callerRuns === false ? undefined : wasmHere,
       }),
     ),
     (pool) =>
@@ -143,8 +163,9 @@ const loadNative = (specifier: string): Effect.Effect<{ module: ZstdNapi; path: 
 
 /**
  * The native zstd engine on zstd-napi (libzstd built at install), when that optional package can be
- * imported: `compress` runs in a worker pool as in `make`, inputs under `inlineBelow` on the calling
- * thread (one frame per call, content size recorded, no checksum), `decompress` decodes frames that declare their content size with libzstd on
+ * imported: `compress` runs in a worker pool as in `make`, inputs under `inlineBelow` (and, with
+ * `callerRuns`, frames that find every worker busy) on the calling thread (one frame per call, content
+ * size recorded, no checksum), `decompress` decodes frames that declare their content size with libzstd on
  * this thread and the rest with fzstd, `inflater` is the portable one. Frames may differ in bytes
  * from zstd-wasm's (another libzstd version) but decode the same. Fails with reason "Unsupported"
  * when zstd-napi does not load.
@@ -160,14 +181,23 @@ export const makeNative = (
     const inlineBelow = options.inlineBelow ?? INLINE_BELOW
     const decompressor = new module.Decompressor()
     const compressor = new module.Compressor()
-    const compressHere = (data: Uint8Array, level: number) =>
-      Effect.try({
-        try: () => {
+    let compressorLevel = -1
+    const napiHere = (data: Uint8Array, level: number): Uint8Array | CodecError => {
+      try {
+        if (level !== compressorLevel) {
           compressor.setParameters({ compressionLevel: level })
-          // an exact copy: the result may be a view into a shared pool or scratch buffer
-          return new Uint8Array(compressor.compress(data))
-        },
-        catch: (e) => nativeError("Engine", e),
+          compressorLevel = level
+        }
+        // an exact copy: the result may be a view into a shared pool or scratch buffer
+        return new Uint8Array(compressor.compress(data))
+      } catch (e) {
+        return nativeError("Engine", e)
+      }
+    }
+    const compressHere = (data: Uint8Array, level: number) =>
+      Effect.suspend(() => {
+        const out = napiHere(data, level)
+        return out instanceof CodecError ? Effect.fail(out) : Effect.succeed(out)
       })
     const decoder: PortableZstd.FrameDecoder = {
       // its one-shot decoder allocates the declared size itself: keep frames to a sane size
@@ -188,6 +218,7 @@ export const makeNative = (
         codec: NAPI_CODEC,
         error: (message) => nativeError("Engine", new Error(message)),
         retireAbove: Number.POSITIVE_INFINITY,
+        callerRuns: options.callerRuns === false ? undefined : napiHere,
       }),
     )
     return ZstdEngine.of({
