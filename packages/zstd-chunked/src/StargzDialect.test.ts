@@ -2,9 +2,16 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { layerScratchMemory, type Sha256 } from "@lazypull/codec"
-import { layerFormatSuite, type SuiteConverted } from "@lazypull/codec/testing"
+import { layerScratchMemory, type Sha256, ZstdEngine } from "@lazypull/codec"
+import {
+  assertBytesEqual,
+  compressibleBytes,
+  layerFormatSuite,
+  randomBytes,
+  type SuiteConverted,
+} from "@lazypull/codec/testing"
 import * as NodeEngine from "@lazypull/engine-node"
+import { NodeZstd } from "@lazypull/engine-node"
 import * as PortableEngine from "@lazypull/engine-portable"
 import {
   type BuildOptions,
@@ -15,6 +22,7 @@ import {
   verifyLayer,
 } from "@lazypull/estargz"
 import { fromBytes } from "@lazypull/range"
+import { END_OF_ARCHIVE, encodeHeader, paddingFor } from "@lazypull/tar"
 import { describeWithTool, fixture, runInterop, tmpDir } from "@lazypull/testkit"
 import {
   layerDecompressors,
@@ -156,3 +164,59 @@ describeWithTool(
     }
   },
 )
+
+/**
+ * A tar of many files of every size class a layer has: empty, tiny (inline on the calling thread), small
+ * (batched to workers), mid-size, and multi-chunk ones; compressible and random contents.
+ */
+const manyFilesTar = (): Uint8Array => {
+  const parts: Array<Uint8Array> = []
+  const sizes = [0, 1, 100, 700, 1500, 2047, 2048, 3000, 9000, 16_000, 40_000, 120_000, 300_000, 600_000]
+  for (let i = 0; i < 140; i++) {
+    const size = sizes[(i * 5) % sizes.length]! + (i % 13)
+    const data = i % 3 === 0 ? randomBytes(size, i) : compressibleBytes(size, i)
+    parts.push(
+      encodeHeader({ name: `d${i % 9}/f${i}`, typeflag: "0", size, mode: 0o644, mtime: 1_600_000_000 }),
+    )
+    parts.push(data, paddingFor(size))
+  }
+  parts.push(END_OF_ARCHIVE)
+  return concat(parts)
+}
+
+describe("zstd:chunked stargz dialect: the blob does not depend on how frames are compressed", () => {
+  const base = Layer.mergeAll(NodeEngine.layerGzip, NodeEngine.layerSha256, layerScratchMemory)
+  const tar = manyFilesTar()
+  const options: BuildOptions = { chunkSize: 256 << 10 }
+  /** Converts `tar` with one zstd engine, counting the sink's writes. */
+  const convertWith = (zstd: Layer.Layer<ZstdEngine>) =>
+    Effect.gen(function* () {
+      const parts: Array<Uint8Array> = []
+      const compressor = yield* makeCompressor({ level: 3 })
+      const result = yield* buildLayer(fromBytes(tar), compressor, options, {
+        write: (b) => Effect.sync(() => void parts.push(b.slice())),
+      })
+      return { blob: concat(parts), writes: parts.length, result }
+    }).pipe(Effect.provide(Layer.merge(base, zstd)))
+  const pool = (o: NodeZstd.NodeZstdOptions) => Layer.effect(ZstdEngine, NodeZstd.make(o))
+
+  it.effect("same bytes with the portable engine, 1 worker + caller, 3 workers, everything inline", () =>
+    Effect.gen(function* () {
+      const reference = yield* convertWith(PortableEngine.layerZstd)
+      for (const [shape, zstd] of [
+        ["1 worker, the caller compresses too", pool({ workers: 1 })],
+        ["3 workers, the caller never compresses", pool({ workers: 3, callerRuns: false })],
+        ["2 workers, every frame on a worker", pool({ workers: 2, inlineBelow: 0 })],
+        ["everything on the calling thread", pool({ workers: 1, inlineBelow: 64 << 20 })],
+      ] as const) {
+        const ours = yield* convertWith(zstd)
+        assertBytesEqual(ours.blob, reference.blob, shape)
+        expect(ours.result.blobDigest, shape).toBe(reference.result.blobDigest)
+        expect(ours.result.tocDigest, shape).toBe(reference.result.tocDigest)
+      }
+      // hundreds of frames, yet the small ones reach the sink gathered into few writes
+      expect(reference.result.tocEntries).toBeGreaterThan(160)
+      expect(reference.writes).toBeLessThan(40)
+    }),
+  )
+})
