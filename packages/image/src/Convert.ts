@@ -422,18 +422,7 @@ const convertLayer = (
 
       if (yield* alreadyConverted(image, layer, options)) {
         // copy it as it is (a layout destination that already holds it skips the copy)
-        yield* verifyBlob(image.source, src).pipe(
-          Effect.mapError(
-            (e) =>
-              new ImageError({
-                reason: "BadImage",
-                image: name,
-                layer: index,
-                digest: src.digest,
-                message: e.message,
-              }),
-          ),
-        )
+        yield* verifySource(image, index)
         yield* copyBlob(image.source, layer, store)
         onProgress({
           _tag: "LayerDone",
@@ -517,19 +506,7 @@ const convertLayer = (
               message: `${blobPath(src.digest)} hashes to ${got}, not to its digest`,
             }),
           )
-      } else
-        yield* verifyBlob(image.source, src).pipe(
-          Effect.mapError(
-            (e) =>
-              new ImageError({
-                reason: "BadImage",
-                image: name,
-                layer: index,
-                digest: src.digest,
-                message: e.message,
-              }),
-          ),
-        )
+      } else yield* verifySource(image, index)
       const info = yield* writer
         .commit({ digest: result.blobDigest, size: result.blobSize })
         .pipe(Effect.mapError(storageFailure(name, `storing layer ${index}`)))
@@ -567,6 +544,23 @@ const convertLayer = (
       }
     }),
   )
+
+/** Checks a source layer blob against its descriptor (when the conversion did not read it whole, in order). */
+const verifySource = (image: Image, index: number) => {
+  const d = image.layers[index]!.descriptor
+  return verifyBlob(image.source, d).pipe(
+    Effect.mapError(
+      (e) =>
+        new ImageError({
+          reason: "BadImage",
+          image: image.source.name,
+          layer: index,
+          digest: d.digest,
+          message: e.message,
+        }),
+    ),
+  )
+}
 
 /** The layer annotations that are not about a lazy format (kept through a conversion). */
 const otherAnnotations = (a: Readonly<Record<string, string>> | undefined): Record<string, string> => {

@@ -483,7 +483,8 @@ class Node {
 
 const baseName = (path: string): string => path.slice(path.lastIndexOf("/") + 1)
 
-const implicitDir = (path: string, layer: number): TreeEntry => ({
+/** The entry of a directory no layer lists (mode 0755, owner 0:0, as runtimes make it). */
+export const implicitEntry = (path: string): LayerEntry => ({
   path,
   type: "dir",
   size: 0,
@@ -498,6 +499,10 @@ const implicitDir = (path: string, layer: number): TreeEntry => ({
   devMajor: 0,
   devMinor: 0,
   modtime: 0,
+})
+
+const implicitDir = (path: string, layer: number): TreeEntry => ({
+  ...implicitEntry(path),
   layer,
   implicit: true,
 })

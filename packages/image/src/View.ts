@@ -32,6 +32,7 @@ import {
   classifyEntry,
   comparePaths,
   type ImageTree,
+  implicitEntry,
   joinPath,
   type LayerChanges,
   type LayerEntry,
@@ -182,23 +183,6 @@ interface Lookup {
   /** The layer has `<dir>/.wh..wh..opq`. */
   opaque(dir: string): boolean
 }
-
-const implicitEntry = (path: string): LayerEntry => ({
-  path,
-  type: "dir",
-  size: 0,
-  mode: 0o755,
-  uid: 0,
-  gid: 0,
-  userName: "",
-  groupName: "",
-  linkName: "",
-  xattrs: NO_XATTRS,
-  sha256: "",
-  devMajor: 0,
-  devMinor: 0,
-  modtime: 0,
-})
 
 const whiteoutName = (path: string): string => {
   const i = path.lastIndexOf("/")

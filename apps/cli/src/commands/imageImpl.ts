@@ -19,6 +19,7 @@ import {
   withImage,
 } from "@lazypull/sdk"
 import { type CommandFailed, checkFailed, runtimeFailed, usageFailed } from "../exit.ts"
+import { print, printJson, warn, writeStdout } from "../output.ts"
 
 /** Renders an SDK error as one line with its exit code: bad options are usage errors (2), the rest runtime (3). */
 export const imageFailure = (e: ImageError): CommandFailed => {
@@ -31,10 +32,6 @@ export const imageFailure = (e: ImageError): CommandFailed => {
   const line = `${e.image}: ${e.message}${where ? ` (${where})` : ""}`
   return e.reason === "BadOption" ? usageFailed(line) : runtimeFailed(line)
 }
-
-const print = (s: string) => Effect.sync(() => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`))
-const printJson = (v: unknown) => print(JSON.stringify(v, null, 2))
-const warn = (s: string) => Effect.sync(() => process.stderr.write(`lazypull: warning: ${s}\n`))
 
 const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12)
 const size = (n: number) =>
@@ -233,14 +230,6 @@ export const checkImage = (a: CheckArgs) =>
     }
     if (!result.ok) return yield* Effect.fail(checkFailed(`${a.image}: not lazy-pullable`))
   }).pipe(Effect.provide(layerNode))
-
-/** Writes bytes to stdout and waits until they are handed to the OS (a closed pipe fails). */
-const writeStdout = (bytes: Uint8Array) =>
-  Effect.tryPromise({
-    try: () =>
-      new Promise<void>((resolve, reject) => process.stdout.write(bytes, (e) => (e ? reject(e) : resolve()))),
-    catch: (e) => runtimeFailed(`cannot write to stdout: ${e instanceof Error ? e.message : String(e)}`),
-  })
 
 const stats = (what: string, cost: { bytesRead: number; reads: number }) =>
   Effect.sync(() =>

@@ -34,6 +34,7 @@ import {
   verifyStorageLayer,
 } from "@lazypull/zstd-chunked"
 import { type CommandFailed, checkFailed, runtimeFailed, usageFailed } from "../exit.ts"
+import { print, printJson, warn, writeStdout } from "../output.ts"
 
 type Engine = "node" | "portable"
 
@@ -79,18 +80,6 @@ const checkDigest = (flag: string, value: string | undefined) =>
     : Effect.fail(usageFailed(`${flag} ${JSON.stringify(value)}: want sha256:<64 lowercase hex digits>`))
 
 // ---- output ----
-
-const print = (s: string) => Effect.sync(() => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`))
-const printJson = (v: unknown) => print(JSON.stringify(v, null, 2))
-const warn = (s: string) => Effect.sync(() => process.stderr.write(`lazypull: warning: ${s}\n`))
-
-/** Writes bytes to stdout and waits until they are handed to the OS (a closed pipe fails). */
-const writeStdout = (bytes: Uint8Array) =>
-  Effect.tryPromise({
-    try: () =>
-      new Promise<void>((resolve, reject) => process.stdout.write(bytes, (e) => (e ? reject(e) : resolve()))),
-    catch: (e) => runtimeFailed(`cannot write to stdout: ${e instanceof Error ? e.message : String(e)}`),
-  })
 
 const readLocal = (path: string, what: string) =>
   Effect.tryPromise({
