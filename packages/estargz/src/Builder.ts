@@ -192,8 +192,9 @@ const FORMAT = "estargz"
 const MAX_INFLIGHT_MEMBERS = 16
 /** Members start in a buffer of this size and move to bigger ones (powers of two up to a chunk) as needed. */
 const SMALL_MEMBER = 64 << 10
-/** Member buffers above the smallest size kept for reuse, per size. */
+/** Member buffers above the smallest size kept for reuse: per size, and in chunk-sized buffers' worth. */
 const POOLED_PER_SIZE = 4
+const POOLED_MEMBERS = 2
 const READ_BLOCK = 1 << 20
 
 const typeOf = entryTypeOf
@@ -281,6 +282,8 @@ class ParallelAssembler implements Assembler {
    * that a member takes at most twice its bytes (a 100 KiB file does not take a 4 MiB buffer).
    */
   private readonly pools = new Map<number, Array<Uint8Array>>()
+  /** Bytes of the pooled buffers above the smallest size. */
+  private pooledBytes = 0
   private readonly writer: OrderedWriter
   private closed = 0
   uncompressedSize = 0
@@ -315,7 +318,9 @@ class ParallelAssembler implements Assembler {
       while (size < n) size *= 2
       size = Math.min(size, this.memberSize)
     } else size = Math.max(n, this.buf.length * 2)
-    const bigger = this.pools.get(size)?.pop() ?? new Uint8Array(size)
+    const pooled = this.pools.get(size)?.pop()
+    if (pooled !== undefined) this.pooledBytes -= size
+    const bigger = pooled ?? new Uint8Array(size)
     bigger.set(this.buf.subarray(0, this.len))
     this.recycle(this.buf)
     this.buf = bigger
@@ -328,7 +333,15 @@ class ParallelAssembler implements Assembler {
       pool = []
       this.pools.set(b.length, pool)
     }
-    if (pool.length < (b.length === SMALL_MEMBER ? MAX_INFLIGHT_MEMBERS : POOLED_PER_SIZE)) pool.push(b)
+    if (b.length === SMALL_MEMBER) {
+      if (pool.length < MAX_INFLIGHT_MEMBERS) pool.push(b)
+    } else if (
+      pool.length < POOLED_PER_SIZE &&
+      this.pooledBytes + b.length <= POOLED_MEMBERS * this.memberSize
+    ) {
+      pool.push(b)
+      this.pooledBytes += b.length
+    }
   }
 
   append(bytes: Uint8Array): void {
