@@ -56,6 +56,15 @@ export interface BuildOptions {
   readonly parallelism?: number
 }
 
+/**
+ * What a Compressor may add to say how many members may be in flight at once in `buildLayer` (default 16):
+ * one whose members mostly compress at once or on other threads, each holding little memory until written
+ * (zstd:chunked), lets more small members queue so that the other threads never wait for work.
+ */
+export interface MembersInFlight {
+  readonly membersInFlight?: number
+}
+
 /** Where the blob goes, chunk by chunk, in order. */
 export interface BlobSink {
   write(bytes: Uint8Array): Effect.Effect<void, LayerError>
@@ -189,12 +198,20 @@ export interface BuildResult {
 export type BuildInput = RangeReader
 
 const FORMAT = "estargz"
+/** Members in flight at once, unless the compressor says otherwise (`MembersInFlight`). */
 const MAX_INFLIGHT_MEMBERS = 16
+
+const membersInFlight = (compressor: Compressor): number => {
+  const n = (compressor as Compressor & MembersInFlight).membersInFlight
+  return n !== undefined && Number.isInteger(n) && n >= 1 ? Math.min(n, 1024) : MAX_INFLIGHT_MEMBERS
+}
+
 /** Members start in a buffer of this size and move to bigger ones (powers of two up to a chunk) as needed. */
-const SMALL_MEMBER = 64 << 10
+const SMALL_MEMBER = 16 << 10
 /** Member buffers above the smallest size kept for reuse: per size, and in chunk-sized buffers' worth. */
 const POOLED_PER_SIZE = 4
 const POOLED_MEMBERS = 2
+const MAX_POOLED_SMALL = 64
 const READ_BLOCK = 1 << 20
 
 const typeOf = entryTypeOf
@@ -296,9 +313,11 @@ class ParallelAssembler implements Assembler {
     blobHash: Sha256Hasher,
     /** Size of a pooled member buffer: one chunk plus room for the headers that follow it. */
     private readonly memberSize: number,
+    /** Members in flight at once (their buffers are pooled up to this many). */
+    private readonly maxMembers: number,
   ) {
     this.buf = new Uint8Array(SMALL_MEMBER)
-    this.writer = new OrderedWriter(sink, blobHash, maxInflightBytes, MAX_INFLIGHT_MEMBERS)
+    this.writer = new OrderedWriter(sink, blobHash, maxInflightBytes, maxMembers)
   }
 
   /** Compressed offset of each member, in order, filled as members are written. */
@@ -334,7 +353,7 @@ class ParallelAssembler implements Assembler {
       this.pools.set(b.length, pool)
     }
     if (b.length === SMALL_MEMBER) {
-      if (pool.length < MAX_INFLIGHT_MEMBERS) pool.push(b)
+      if (pool.length < Math.min(this.maxMembers, MAX_POOLED_SMALL)) pool.push(b)
     } else if (
       pool.length < POOLED_PER_SIZE &&
       this.pooledBytes + b.length <= POOLED_MEMBERS * this.memberSize
@@ -711,6 +730,7 @@ export const buildLayer = (
           diffHash,
           blobHash,
           Math.min(chunkSize, 64 << 20) + (64 << 10),
+          membersInFlight(compressor),
         )
       const entries: Array<TocEntry> = []
       const pending: Array<PendingOffset> = []
