@@ -11,7 +11,7 @@ import {
   type StreamInflater,
   ZstdEngine,
 } from "@lazypull/codec"
-import { makeDecompressor as makeGzipDecompressor } from "@lazypull/estargz"
+import { makeDecompressor as makeGzipDecompressor, type MembersInFlight } from "@lazypull/estargz"
 import { makeStargzFooter, parseStargzFooter, STARGZ_FOOTER_PAYLOAD, skippableFrame } from "./Footer.ts"
 
 /** Format name of the stargz-snapshotter dialect (what ctr-remote and nerdctl write). */
@@ -23,6 +23,13 @@ export const MANIFEST_POSITION_ANNOTATION = "io.containers.zstd-chunked.manifest
 
 /** Default zstd level of the stargz dialect (klauspost SpeedDefault, FORMATS §1). */
 export const DEFAULT_LEVEL = 3
+
+/**
+ * Frames the builder may keep in flight: small ones compress at once on the calling thread, the others
+ * on the engine's workers, each holding only its input until written; a deep queue keeps the workers fed
+ * through layers of small files (the builder's default of 16 is for gzip, where each one holds a zlib state).
+ */
+const FRAMES_IN_FLIGHT = 128
 
 const toLayer =
   (where: string, offset?: number) =>
@@ -44,6 +51,7 @@ export interface StargzCompressorOptions {
  * The stargz-dialect Compressor (FORMATS §8.3): every member is a zstd frame; after the data, the TOC JSON
  * compressed as one frame inside a skippable frame, then the 40-byte footer in a skippable frame. The
  * decompressed stream is the entries only (no TOC entry, no end-of-archive), as the reference writes it.
+ * It lets `buildLayer` keep up to 128 frames in flight (`MembersInFlight`).
  */
 export const makeCompressor = (
   options: StargzCompressorOptions = {},
@@ -54,8 +62,9 @@ export const makeCompressor = (
     const level = options.level ?? DEFAULT_LEVEL
     const compressMember = (data: Uint8Array) =>
       zstd.compress(data, level).pipe(Effect.mapError(toLayer("compressing a frame")))
-    const compressor: Compressor = {
+    const compressor: Compressor & MembersInFlight = {
       name: FORMAT,
+      membersInFlight: FRAMES_IN_FLIGHT,
       compressMember,
       writeTocAndFooter: (json, tocFrameStart, external) =>
         Effect.gen(function* () {
