@@ -208,9 +208,7 @@ const membersInFlight = (compressor: Compressor): number => {
 
 /** Members start in a buffer of this size and move to bigger ones (powers of two up to a chunk) as needed. */
 const SMALL_MEMBER = 16 << 10
-/** Member buffers above the smallest size kept for reuse: per size, and in chunk-sized buffers' worth. */
-const POOLED_PER_SIZE = 4
-const POOLED_MEMBERS = 2
+/** Most spare buffers of the smallest size kept for reuse. */
 const MAX_POOLED_SMALL = 64
 const READ_BLOCK = 1 << 20
 
@@ -295,12 +293,14 @@ class ParallelAssembler implements Assembler {
   private buf: Uint8Array
   private len = 0
   /**
-   * Spare member buffers by size: 64 KiB (headers, small files) doubling up to `memberSize` (a chunk), so
-   * that a member takes at most twice its bytes (a 100 KiB file does not take a 4 MiB buffer).
+   * Member buffers come in sizes from 16 KiB (headers, small files) doubling up to `memberSize` (a chunk),
+   * so that a member takes at most twice its bytes (a 100 KiB file does not take a 4 MiB buffer). Spare
+   * ones are kept for reuse: the smallest in their own list, the others in one list, least recently
+   * returned first, dropped beyond the bytes that can be in flight plus one chunk.
    */
-  private readonly pools = new Map<number, Array<Uint8Array>>()
-  /** Bytes of the pooled buffers above the smallest size. */
-  private pooledBytes = 0
+  private readonly smallSpare: Array<Uint8Array> = []
+  private readonly spare: Array<Uint8Array> = []
+  private spareBytes = 0
   private readonly writer: OrderedWriter
   private closed = 0
   uncompressedSize = 0
@@ -308,7 +308,7 @@ class ParallelAssembler implements Assembler {
     private readonly compressor: Compressor,
     sink: BlobSink,
     /** Uncompressed bytes allowed in flight (compressing or waiting to be written in order). */
-    maxInflightBytes: number,
+    private readonly maxInflightBytes: number,
     private readonly diffHash: Sha256Hasher,
     blobHash: Sha256Hasher,
     /** Size of a pooled member buffer: one chunk plus room for the headers that follow it. */
@@ -337,30 +337,36 @@ class ParallelAssembler implements Assembler {
       while (size < n) size *= 2
       size = Math.min(size, this.memberSize)
     } else size = Math.max(n, this.buf.length * 2)
-    const pooled = this.pools.get(size)?.pop()
-    if (pooled !== undefined) this.pooledBytes -= size
-    const bigger = pooled ?? new Uint8Array(size)
+    const bigger = this.take(size)
     bigger.set(this.buf.subarray(0, this.len))
     this.recycle(this.buf)
     this.buf = bigger
   }
 
+  /** The smallest spare buffer of at least `size` bytes and at most four times that, else a new one. */
+  private take(size: number): Uint8Array {
+    if (size === SMALL_MEMBER) return this.smallSpare.pop() ?? new Uint8Array(size)
+    let best = -1
+    for (let i = this.spare.length - 1; i >= 0; i--) {
+      const n = this.spare[i]!.length
+      if (n >= size && n <= 4 * size && (best < 0 || n < this.spare[best]!.length)) best = i
+    }
+    if (best < 0) return new Uint8Array(size)
+    const b = this.spare.splice(best, 1)[0]!
+    this.spareBytes -= b.length
+    return b
+  }
+
   private recycle(b: Uint8Array): void {
-    if (b.length > this.memberSize) return
-    let pool = this.pools.get(b.length)
-    if (pool === undefined) {
-      pool = []
-      this.pools.set(b.length, pool)
-    }
     if (b.length === SMALL_MEMBER) {
-      if (pool.length < Math.min(this.maxMembers, MAX_POOLED_SMALL)) pool.push(b)
-    } else if (
-      pool.length < POOLED_PER_SIZE &&
-      this.pooledBytes + b.length <= POOLED_MEMBERS * this.memberSize
-    ) {
-      pool.push(b)
-      this.pooledBytes += b.length
+      if (this.smallSpare.length < Math.min(this.maxMembers, MAX_POOLED_SMALL)) this.smallSpare.push(b)
+      return
     }
+    if (b.length > this.memberSize) return
+    this.spare.push(b)
+    this.spareBytes += b.length
+    while (this.spareBytes > this.maxInflightBytes + this.memberSize)
+      this.spareBytes -= this.spare.shift()!.length
   }
 
   append(bytes: Uint8Array): void {
@@ -393,7 +399,7 @@ class ParallelAssembler implements Assembler {
         // the buffer stays untouched until its member is written, then goes back to the pool
         const buf = self.buf
         yield* self.writer.submit(self.compressor.compressMember(data), data.length, () => self.recycle(buf))
-        self.buf = self.pools.get(SMALL_MEMBER)?.pop() ?? new Uint8Array(SMALL_MEMBER)
+        self.buf = self.take(SMALL_MEMBER)
         self.len = 0
         self.closed++
       }
