@@ -90,8 +90,8 @@ interface Reply {
 const BACKLOG = 1 << 20
 /** Most messages a worker has outstanding. */
 const MAX_MESSAGES = 8
-/** Input buffers a worker keeps for reuse. */
-const MAX_SPARE = 3
+/** Input buffers a worker keeps for reuse: as many as it may have messages, up to this many bytes. */
+const MAX_SPARE_BYTES = 12 << 20
 /** Small jobs are not spread thinner than this over idle workers: a message costs more than its compression. */
 const MIN_BATCH = 16 << 10
 /** Most jobs in one message. */
@@ -217,7 +217,11 @@ export const makeCompressPool = (options: CompressPoolOptions): CompressPool => 
     if (!jobs || !(reply?.buf instanceof ArrayBuffer) || !Array.isArray(reply.results)) return false
     slot.batches.shift()
     for (const job of jobs) slot.outstanding -= job.size
-    if (slot.spare.length < MAX_SPARE) slot.spare.push(reply.buf)
+    slot.spare.push(reply.buf)
+    let spareBytes = 0
+    for (const b of slot.spare) spareBytes += b.byteLength
+    while (slot.spare.length > MAX_MESSAGES || spareBytes > MAX_SPARE_BYTES)
+      spareBytes -= slot.spare.shift()!.byteLength
     const results = reply.results
     const again: Array<Job> = []
     for (let i = 0; i < jobs.length; i++) {
@@ -311,17 +315,15 @@ export const makeCompressPool = (options: CompressPoolOptions): CompressPool => 
     return best
   }
 
+  /** The smallest spare buffer that fits `bytes` (and is not much bigger), else a new one. */
   const bufferFor = (slot: Slot, bytes: number): ArrayBuffer => {
+    const size = bytes <= batchBytes ? batchBytes : Math.ceil(bytes / BUFFER_STEP) * BUFFER_STEP
+    let best = -1
     for (let i = 0; i < slot.spare.length; i++) {
-      const b = slot.spare[i]!
-      if (b.byteLength >= bytes) {
-        slot.spare.splice(i, 1)
-        return b
-      }
+      const n = slot.spare[i]!.byteLength
+      if (n >= size && n <= 4 * size && (best < 0 || n < slot.spare[best]!.byteLength)) best = i
     }
-    // too small to reuse: the next answer brings back the bigger one in its place
-    if (slot.spare.length > 0) slot.spare.shift()
-    return new ArrayBuffer(bytes <= batchBytes ? batchBytes : Math.ceil(bytes / BUFFER_STEP) * BUFFER_STEP)
+    return best < 0 ? new ArrayBuffer(size) : slot.spare.splice(best, 1)[0]!
   }
 
   /** Sends the queue's head to `slot`: a suspect job alone, else small jobs together. */
