@@ -524,7 +524,9 @@ interface Scanned {
 
 /**
  * Sequential reads through a window: pass 2 reads headers and payloads mostly in input order, so small
- * reads are served from one large read instead of one I/O each. Large reads go straight through.
+ * reads are served from one large read instead of one I/O each. Large reads go straight through, and so
+ * does a read with `ahead` false (a header before a large payload, which is read straight into its member:
+ * a window there would read the payload's start twice).
  */
 const readAhead = (tar: RangeReader) => {
   let winStart = 0
@@ -533,10 +535,10 @@ const readAhead = (tar: RangeReader) => {
   const winBuf = tar.readInto ? new Uint8Array(4 * READ_BLOCK) : undefined
   const ioErr = (e: { message: string; offset: number }) => bad("Io", e.message, { offset: e.offset })
   const direct = (offset: number, length: number) => tar.readAt(offset, length).pipe(Effect.mapError(ioErr))
-  const read = (offset: number, length: number): Effect.Effect<Uint8Array, LayerError> => {
+  const read = (offset: number, length: number, ahead = true): Effect.Effect<Uint8Array, LayerError> => {
     if (offset >= winStart && offset + length <= winStart + win.length)
       return Effect.succeed(win.subarray(offset - winStart, offset - winStart + length))
-    if (length >= READ_BLOCK) return direct(offset, length)
+    if (length >= READ_BLOCK || !ahead) return direct(offset, length)
     const n = Math.min(tar.size - offset, Math.max(length, 4 * READ_BLOCK))
     if (winBuf && tar.readInto && n <= winBuf.length) {
       const target = winBuf.subarray(0, n)
@@ -606,12 +608,14 @@ const uncompressedTar = (
 
 /** Stands in for payload bytes pass 1 does not read (the parser only counts them). */
 const ZERO_BLOCK = new Uint8Array(READ_BLOCK)
+/** Pass 1's first read after a skipped payload. */
+const HEADER_BLOCK = 16 << 10
 
 /**
  * Pass 1: every entry of the tar with its place in the input; rejects what eStargz cannot carry. Only
  * headers are read: a payload that reaches past the bytes read so far is pushed to the parser as zeros
- * (up to the end of the file, so truncation is still seen), and reading resumes after it, into one
- * reused buffer when the input can read into one.
+ * (up to the end of the file, so truncation is still seen), and reading resumes after it with a small
+ * read (doubling while no payload is skipped), into one reused buffer when the input can read into one.
  */
 const scan = (tar: RangeReader, lossless: boolean): Effect.Effect<Array<Scanned>, LayerError> =>
   Effect.gen(function* () {
@@ -619,7 +623,10 @@ const scan = (tar: RangeReader, lossless: boolean): Effect.Effect<Array<Scanned>
     const out: Array<Scanned> = []
     /** File offset of the next byte to hand to the parser. */
     let pos = 0
+    /** Bytes of the next read: small after a skipped payload (the next header is at its start), doubling after. */
+    let block = READ_BLOCK
     const skipTo = (end: number) => {
+      if (pos < end) block = HEADER_BLOCK
       while (pos < end) {
         const n = Math.min(ZERO_BLOCK.length, end - pos)
         parser.push(ZERO_BLOCK.subarray(0, n))
@@ -662,7 +669,8 @@ const scan = (tar: RangeReader, lossless: boolean): Effect.Effect<Array<Scanned>
     // the parser is drained before the buffer is refilled, and keeps no view of it (headers are decoded)
     const buf = tar.readInto ? new Uint8Array(READ_BLOCK) : undefined
     while (pos < tar.size) {
-      const n = Math.min(READ_BLOCK, tar.size - pos)
+      const n = Math.min(block, tar.size - pos)
+      block = Math.min(READ_BLOCK, block * 2)
       let chunk: Uint8Array
       if (buf !== undefined && tar.readInto) {
         chunk = buf.subarray(0, n)
@@ -783,7 +791,7 @@ export const buildLayer = (
         let pos = 0
         for (const s of scanned) {
           if (s.rawOffset > pos) asm.append(yield* read(pos, s.rawOffset - pos))
-          asm.append(yield* read(s.rawOffset, s.rawLength))
+          asm.append(yield* read(s.rawOffset, s.rawLength, s.payload < READ_BLOCK))
           const e = maker.make(s.header, s.type)
           entries.push(e)
           pos = s.dataOffset
@@ -851,7 +859,7 @@ export const buildLayer = (
             continue
           }
           const s = live[o]!
-          asm.append(yield* read(s.rawOffset, s.rawLength))
+          asm.append(yield* read(s.rawOffset, s.rawLength, s.payload < READ_BLOCK))
           const e = maker.make(s.header, s.type)
           entries.push(e)
           if (s.type === "reg" && s.payload > 0) {
