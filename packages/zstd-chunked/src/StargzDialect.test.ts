@@ -220,3 +220,24 @@ describe("zstd:chunked stargz dialect: the blob does not depend on how frames ar
     }),
   )
 })
+
+describe("zstd:chunked stargz dialect: reading the input", () => {
+  it.effect("the builder reads a layer of big files about once (pass 1 reads headers, not payloads)", () =>
+    Effect.gen(function* () {
+      const parts: Array<Uint8Array> = []
+      for (let i = 0; i < 3; i++) {
+        const size = 8_000_000 + i * 1000
+        parts.push(encodeHeader({ name: `big${i}`, typeflag: "0", size, mode: 0o644 }))
+        parts.push(compressibleBytes(size, i), paddingFor(size))
+      }
+      parts.push(END_OF_ARCHIVE)
+      const tar = concat(parts)
+      const input = fromBytes(tar)
+      const compressor = yield* makeCompressor({ level: 1 })
+      const result = yield* buildLayer(input, compressor, {}, { write: () => Effect.void })
+      expect(result.uncompressedSize).toBeGreaterThan(24_000_000)
+      // (reading the whole tar for pass 1 made this twice the tar)
+      expect(input.stats.bytes).toBeLessThan(tar.length * 1.3)
+    }).pipe(Effect.provide(layer)),
+  )
+})
