@@ -57,8 +57,18 @@ const scopedPool = (build: () => CompressPool): Effect.Effect<CompressPool, neve
 
 const portable = PortableZstd.make()
 
-/** zstd-wasm on the calling thread, synchronously: undefined while its module is still loading. */
+/**
+ * The calling thread compresses nothing bigger than this for the pool: its wasm heap never shrinks (a
+ * worker that took a big job retires instead), so it stays within a few chunks' worth.
+ */
+const CALLER_RUNS_UP_TO = 16 * 1024 * 1024
+
+/**
+ * zstd-wasm on the calling thread, synchronously: undefined while its module is still loading, and for
+ * inputs over CALLER_RUNS_UP_TO (they wait for a worker).
+ */
 const wasmHere = (data: Uint8Array, level: number): Uint8Array | CodecError | undefined => {
+  if (data.length > CALLER_RUNS_UP_TO) return undefined
   const wasm = PortableZstd.zstdWasmNow()
   if (wasm === undefined) return undefined
   try {
