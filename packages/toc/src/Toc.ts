@@ -390,6 +390,31 @@ const isCleanEntry = (v: Record<string, unknown>): boolean => {
 }
 const noCtx = (): [number, string] => [0, ""]
 
+const NOT_OBJECT = Symbol("not an object")
+
+/**
+ * Calls `take` for every key of an object from either parser, in order, until it returns something; `fast`
+ * says the object came from JSON.parse (duplicate keys already merged).
+ */
+const eachKey = <R>(
+  v: unknown,
+  take: (key: string, val: unknown, fast: boolean) => R | undefined,
+): R | undefined | typeof NOT_OBJECT => {
+  if (v instanceof JObj) {
+    for (let k = 0; k < v.keys.length; k++) {
+      const r = take(v.keys[k]!, v.vals[k], false)
+      if (r !== undefined) return r
+    }
+    return undefined
+  }
+  if (!isPlainObject(v)) return NOT_OBJECT
+  for (const key in v) {
+    const r = take(key, v[key], true)
+    if (r !== undefined) return r
+  }
+  return undefined
+}
+
 // Reads one entry: the object itself when it is clean (see isCleanEntry), otherwise a fresh object in canonical
 // key order, with Go's semantics for spellings (later wins), nulls and zero values, or the error.
 const readEntry = (v: unknown, index: number): TocEntry | Fail | typeof NEED_EXACT => {
@@ -432,19 +457,9 @@ const readEntry = (v: unknown, index: number): TocEntry | Fail | typeof NEED_EXA
     }
   }
 
-  if (v instanceof JObj) {
-    for (let k = 0; k < v.keys.length; k++) {
-      const r = take(v.keys[k]!, v.vals[k], false)
-      if (r !== undefined) return r
-    }
-  } else if (isPlainObject(v)) {
-    for (const key in v) {
-      const r = take(key, v[key], true)
-      if (r !== undefined) return r
-    }
-  } else {
-    return fail("Schema", "", `entry #${index}: must be an object, got ${jsonType(v)}`)
-  }
+  const r = eachKey(v, take)
+  if (r === NOT_OBJECT) return fail("Schema", "", `entry #${index}: must be an object, got ${jsonType(v)}`)
+  if (r !== undefined) return r
 
   const type = values.type
   if (typeof type !== "string" || !ENTRY_TYPES.has(type)) {
@@ -496,19 +511,9 @@ const readToc = (root: unknown, maxEntries: number): Toc | Fail | typeof NEED_EX
     }
     return undefined
   }
-  if (root instanceof JObj) {
-    for (let k = 0; k < root.keys.length; k++) {
-      const r = take(root.keys[k]!, root.vals[k], false)
-      if (r !== undefined) return r
-    }
-  } else if (isPlainObject(root)) {
-    for (const key in root) {
-      const r = take(key, root[key], true)
-      if (r !== undefined) return r
-    }
-  } else {
-    return topFail("Schema", `the TOC must be a JSON object, got ${jsonType(root)}`)
-  }
+  const r = eachKey(root, take)
+  if (r === NOT_OBJECT) return topFail("Schema", `the TOC must be a JSON object, got ${jsonType(root)}`)
+  if (r !== undefined) return r
 
   if (version === undefined) return topFail("BadVersion", "the TOC has no version (want 1)")
   const vn = readVersion(version)
