@@ -1,5 +1,6 @@
 // Test helpers for the tree, diff, view and extract tests: small images built in memory from tar entries, in any
 // layer format (plain tar/gzip/zstd, eStargz, zstd:chunked in both dialects).
+import { noise } from "@lazypull/testkit"
 import { createHash } from "node:crypto"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
@@ -251,18 +252,8 @@ export const convertImage = (image: Image, format: TestFormat, chunkSize?: numbe
     return yield* assembleImage(blobs, `${image.source.name}+${format}`)
   })
 
-/** Deterministic pseudo-random bytes (incompressible). */
-export const noise = (n: number, seed: number): Uint8Array => {
-  const out = new Uint8Array(n)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
+/** Deterministic pseudo-random bytes (from @lazypull/testkit). */
+export { noise }
 
 export const CAP = new Uint8Array([1, 0, 0, 2, 0x80, 0xff, 0, 0x7a])
 

@@ -3,6 +3,7 @@
 import * as Effect from "effect/Effect"
 import {
   type CodecError,
+  concatBytes,
   GzipEngine,
   type GzipInflater,
   Sha256,
@@ -305,7 +306,7 @@ class Collector {
       this.tocCandidate = undefined
     }
     const sha256 = c.hash === undefined ? "" : `sha256:${c.hash.hex()}`
-    if (c.pieces !== undefined) this.captured.set(c.path, joinPieces(c.pieces, c.header.size))
+    if (c.pieces !== undefined) this.captured.set(c.path, concatBytes(c.pieces, c.header.size))
     const e = entryOfHeader(c.header, c.path, c.type, sha256)
     if (c.path === TOC_FILE_NAME && c.type === "reg") {
       this.tocCandidate = e
@@ -320,17 +321,6 @@ class Collector {
     else this.ops.push(r.op)
     return true
   }
-}
-
-const joinPieces = (pieces: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
-  if (pieces.length === 1) return pieces[0]!
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const p of pieces) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
 }
 
 /** Options of {@link scanLayer}. */

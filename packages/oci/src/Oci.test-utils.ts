@@ -1,3 +1,4 @@
+import { noise } from "@lazypull/testkit"
 import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import {
@@ -128,18 +129,8 @@ export const writeBlob = (dir: string, bytes: Uint8Array | string): Written => {
   return { digest: `sha256:${hex}`, size: b.length }
 }
 
-/** Deterministic pseudo-random bytes. */
-export const noise = (n: number, seed: number): Uint8Array => {
-  const out = new Uint8Array(n)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
+/** Deterministic pseudo-random bytes (from @lazypull/testkit). */
+export { noise }
 
 /** What `buildLayout` wrote. */
 export interface BuiltImage {

@@ -1,3 +1,4 @@
+import { noise } from "@lazypull/testkit"
 import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -27,18 +28,8 @@ export type HarnessServices = Sha256 | FileSystem.FileSystem
 /** `sha256:<hex>` computed with node:crypto, independently of the stores. */
 export const digestOf = (b: Uint8Array): string => `sha256:${createHash("sha256").update(b).digest("hex")}`
 
-/** Deterministic pseudo-random bytes. */
-export const noise = (n: number, seed: number): Uint8Array => {
-  const out = new Uint8Array(n)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
+/** Deterministic pseudo-random bytes (from @lazypull/testkit). */
+export { noise }
 
 const text = (s: string) => new TextEncoder().encode(s)
 

@@ -1,3 +1,4 @@
+export * from "./Bytes.ts"
 export * from "./Command.ts"
 export * from "./Containerd.ts"
 export * from "./Env.ts"
