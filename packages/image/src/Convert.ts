@@ -18,6 +18,7 @@ import {
 } from "@lazypull/estargz"
 import {
   blobPath,
+  configPlatform,
   DOCKER_CONFIG,
   DOCKER_LAYER_FOREIGN_GZIP,
   DOCKER_LAYER_GZIP,
@@ -644,11 +645,7 @@ const writeImage = (
       return yield* Effect.fail(
         new ImageError({ reason: "Io", image: name, message: `store returned digest ${info.digest}` }),
       )
-    const c = image.config as Record<string, unknown>
-    const platform =
-      typeof c.os === "string" && typeof c.architecture === "string"
-        ? `${c.os}/${c.architecture}${typeof c.variant === "string" && c.variant !== "" ? `/${c.variant}` : ""}`
-        : undefined
+    const platform = configPlatform(image.config)
     return {
       platform,
       source: image.manifestDescriptor,

@@ -103,6 +103,18 @@ export const formatPlatform = (p: Platform): string =>
     ? `${p.os}/${p.architecture}/${p.variant}`
     : `${p.os}/${p.architecture}`
 
+/** `os/arch[/variant]` of an image config, or undefined when it names no os and architecture. */
+export const configPlatform = (config: ImageConfig): string | undefined => {
+  const c = config as Record<string, unknown>
+  return typeof c.os === "string" && typeof c.architecture === "string"
+    ? formatPlatform({
+        os: c.os,
+        architecture: c.architecture,
+        ...(typeof c.variant === "string" ? { variant: c.variant } : {}),
+      })
+    : undefined
+}
+
 const platformMatches = (want: PlatformSpec, p: Platform | undefined): boolean =>
   p !== undefined &&
   p.os === want.os &&

@@ -24,6 +24,7 @@ import {
   selectImages,
 } from "@lazypull/image"
 import {
+  configPlatform,
   directorySource,
   type Image,
   type LayoutSource,
@@ -209,11 +210,6 @@ export interface ImageCheck {
   readonly images: ReadonlyArray<CheckReport & { readonly platform: string | undefined }>
 }
 
-const platformOf = (config: Record<string, unknown>): string | undefined =>
-  typeof config.os === "string" && typeof config.architecture === "string"
-    ? `${config.os}/${config.architecture}${typeof config.variant === "string" && config.variant !== "" ? `/${config.variant}` : ""}`
-    : undefined
-
 /**
  * Checks that the image is lazy-pullable, every layer of every selected platform (see `checkImage` of
  * @lazypull/image); external TOCs come from the `<tag>-esgztoc` image of the same layout.
@@ -244,7 +240,7 @@ export const check = (
           (r) => ({
             ...r,
             image: formatRef(reference),
-            platform: platformOf(image.config as Record<string, unknown>),
+            platform: configPlatform(image.config),
           }),
         ),
       )
